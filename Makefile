@@ -1,0 +1,63 @@
+# The two commands of the README: `make book` (set up, run the headline experiment, build the book)
+# and `make test` (the tests, notebook validation and the strict book build; what CI runs).
+PY      ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+NOTEBOOKS := $(wildcard book/*.ipynb)
+
+.PHONY: book install headline html test unit nbval book-strict notebooks sync bench bench-quick clean
+
+book: install headline html
+	@echo "Open the book: file://$(CURDIR)/_build/html/index.html"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r requirements.txt
+	$(VPY) -m pip install -q --no-deps -e .
+	$(VPY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+# The headline experiment: the Markov chain at book scale.
+headline: install
+	$(VPY) -m causal_tutorial run chain --scale book --seed 0 --out runs
+
+html: install
+	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W --keep-going
+
+test: install unit nbval book-strict
+
+unit: install
+	$(VPY) -m pytest -q tests
+
+nbval: install
+ifneq ($(NOTEBOOKS),)
+	env -u MPLBACKEND CI=1 $(VPY) -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+	  --nbval-sanitize-with book/sanitize.cfg $(NOTEBOOKS)
+endif
+
+book-strict: install
+	rm -rf _build
+	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W --keep-going
+
+# For authors: re-execute every chapter in place at book scale (stores fresh outputs), then re-pair.
+notebooks: install
+	for nb in $(NOTEBOOKS); do \
+	  env -u MPLBACKEND CI=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.kernel_name=python3 $$nb || exit 1; done
+	$(MAKE) sync
+
+sync: install
+	$(VENV)/bin/jupytext --sync book/*.ipynb
+
+bench: install
+	$(VPY) benchmarks/run.py
+
+bench-quick: install
+	$(VPY) benchmarks/run.py --quick
+
+clean:
+	rm -rf _build runs .pytest_cache
