@@ -43,12 +43,9 @@ book-strict: install
 	rm -rf _build
 	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W --keep-going
 
-# For authors: re-execute every chapter in place at book scale (stores fresh outputs), then re-pair.
+# For authors: re-execute every chapter (or NB=book/03_....ipynb) in place at book scale, storing fresh outputs.
 notebooks: install
-	for nb in $(NOTEBOOKS); do \
-	  env -u MPLBACKEND CI=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.kernel_name=python3 $$nb || exit 1; done
-	$(MAKE) sync
+	env -u MPLBACKEND CI=1 $(VPY) scripts/execute_notebooks.py $(NB)
 
 sync: install
 	$(VENV)/bin/jupytext --sync book/*.ipynb

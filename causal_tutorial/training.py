@@ -225,7 +225,7 @@ def train(
         with torch.no_grad():
             test_loss = float(model_loss(model, test_tokens, test_labels))
             rec = {"step": step, "lr": lr,
-                   "train_loss": float(train_sum) / train_count if train_count else float("nan"),
+                   "train_loss": float(train_sum) / train_count if train_count else None,
                    "test_loss": test_loss}
             rec.update(attention_on_parents(model, task, test_tokens[:1024]))
         model.train()

@@ -1,0 +1,82 @@
+"""Named experiments and the command line: result files, bad input, and the headline claim."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from causal_tutorial.cli import main
+from causal_tutorial.experiments import EXPERIMENTS, SCALES, run_experiment
+
+SINGLE_KEYS = {"uniform", "unigram", "estimator", "estimator_roots_counted", "bayes", "readout_floor"}
+
+
+def test_paper_scale_is_exactly_the_papers_settings():
+    c = EXPERIMENTS["chain"].config("paper", device="cpu")
+    assert (c.steps, c.batch_size, c.optimizer, c.lr, c.schedule, c.weight_decay, c.test_size) == (
+        2**17, 1024, "sgd", 1.0, "cosine", 0.0, 2**16)
+    m = EXPERIMENTS["multiparent"]
+    c = m.config("paper", device="cpu")
+    assert (m.S, m.T, m.heads, m.init_std) == (5, 32, (2, 1), 1e-4)
+    assert (c.steps, c.optimizer, c.lr, c.weight_decay) == (2**16, "adamw", 1e-2, 1e-4)
+    c = EXPERIMENTS["standard"].config("paper", device="cpu")
+    assert (c.steps, c.lr, c.weight_decay, EXPERIMENTS["standard"].d) == (2**12, 1e-2, 2e-4, 30)
+    f = EXPERIMENTS["forests"]
+    c = f.config("paper", device="cpu")
+    assert (f.S, f.T, f.n_graphs, c.steps, c.schedule, c.optimizer) == (3, 20, 20, 2**14, "constant", "sgd")
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_experiment_runs_at_test_scale_and_writes_its_result(tmp_path, name):
+    run_experiment(name, scale="test", seed=0, device="cpu", out=tmp_path, progress=False, figures=(name == "chain"))
+    res = json.loads((tmp_path / name / "result.json").read_text())
+    for key in ("config", "seed", "device", "versions", "wall_time_s", "final"):
+        assert key in res
+    if name == "forests":
+        assert len(res["graphs"]) == 20 and "attn_on_parent_mean" in res["final"]
+    elif name == "multiparent":
+        assert {"uniform", "unigram", "estimator", "one_parent", "bayes"} <= set(res["baselines"])
+    else:
+        assert SINGLE_KEYS <= set(res["baselines"]) and res["history"]
+    if name == "chain":
+        assert (tmp_path / name / "loss.png").exists() and (tmp_path / name / "A1_position_block.png").exists()
+    assert not list((tmp_path / name).glob(".*.tmp")), "no temporary file left behind"
+
+
+def test_book_scale_chain_recovers_the_chain_and_reaches_the_estimator_line():
+    res = run_experiment("chain", scale="book", seed=0, device="cpu", progress=False)
+    assert res["recovered_parents"][1:-1] == list(range(0, 18)), "row i of the position block peaks at i-1"
+    assert res["final"]["parent_recovered"] == 1.0
+    assert res["final"]["test_loss"] - res["baselines"]["estimator"] < 0.08
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["run", "nope", "--scale", "test"], "unknown experiment"),
+    (["run", "chain", "--device", "tpu", "--scale", "test"], "device must be"),
+])
+def test_cli_bad_input_names_the_argument(argv, match, capsys, tmp_path):
+    assert main(argv + ["--out", str(tmp_path)]) == 2
+    assert match in capsys.readouterr().err
+    assert not any(tmp_path.iterdir()), "nothing is written before the arguments are checked"
+
+
+def test_cli_unknown_scale_is_rejected(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "chain", "--scale", "huge"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_output_path_that_is_a_file_is_rejected(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["run", "chain", "--scale", "test", "--out", str(f)]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_cli_list_shows_every_experiment_and_scale():
+    out = subprocess.run([sys.executable, "-m", "causal_tutorial", "list"], capture_output=True, text=True, check=True)
+    for name in EXPERIMENTS:
+        assert name in out.stdout
+    for s in SCALES:
+        assert s in out.stdout

@@ -1,0 +1,102 @@
+"""The training loop: determinism, exact resumption, staged training, checkpoints, bad input."""
+
+import json
+
+import pytest
+import torch
+
+from causal_tutorial.experiments import build_model, build_task, get_experiment, run_experiment
+from causal_tutorial.graphs import chain
+from causal_tutorial.models import DisentangledTransformer
+from causal_tutorial.tasks import SingleParentTask
+from causal_tutorial.training import Stage, TrainConfig, resolve_device, train
+
+
+def _tiny(**kw):
+    cfg = dict(steps=12, batch_size=64, optimizer="adamw", lr=0.03, eval_every=4, test_size=128, device="cpu")
+    cfg.update(kw)
+    return TrainConfig(**cfg)
+
+
+def _task():
+    return SingleParentTask(5, 8, chain(8), alpha=0.1)
+
+
+def test_same_seed_gives_identical_history_on_cpu():
+    exp = get_experiment("chain")
+    runs = []
+    for _ in range(2):
+        cfg = exp.config("test", seed=3, device="cpu")
+        runs.append(train(build_model(exp, 3), build_task(exp, "cpu"), cfg, progress=False).history)
+    assert runs[0] == runs[1]
+    other = train(build_model(exp, 4), build_task(exp, "cpu"), exp.config("test", seed=4, device="cpu"),
+                  progress=False).history
+    assert other != runs[0]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_resumed_run_equals_the_uninterrupted_run(tmp_path, optimizer):
+    cfg = _tiny(optimizer=optimizer, lr=0.5 if optimizer == "sgd" else 0.03)
+    full_model = DisentangledTransformer(5, 8)
+    full = train(full_model, _task(), cfg, progress=False)
+    ck = tmp_path / "ck.pt"
+    part_model = DisentangledTransformer(5, 8)
+    train(part_model, _task(), cfg, checkpoint_path=ck, stop_after=7, progress=False)
+    resumed_model = DisentangledTransformer(5, 8)
+    resumed = train(resumed_model, _task(), cfg, checkpoint_path=ck, resume=True, progress=False)
+    assert resumed.history == full.history
+    for a, b in zip(full_model.parameters(), resumed_model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_for_another_config_is_refused(tmp_path):
+    ck = tmp_path / "ck.pt"
+    train(DisentangledTransformer(5, 8), _task(), _tiny(), checkpoint_path=ck, stop_after=4, progress=False)
+    with pytest.raises(ValueError, match="another configuration"):
+        train(DisentangledTransformer(5, 8), _task(), _tiny(lr=0.01), checkpoint_path=ck, resume=True, progress=False)
+    # checkpoints hold only tensors and plain containers: they load with weights_only=True
+    assert torch.load(ck, weights_only=True)["step"] == 4
+
+
+def test_staged_training_moves_only_the_chosen_parameters():
+    model = DisentangledTransformer(5, 8, init_std=0.01, generator=torch.Generator().manual_seed(0))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = _tiny(stages=[Stage(("W",), 3), Stage(("A1",), 3, lr=0.1)])
+    assert cfg.steps == 6
+    res = train(model, _task(), cfg, progress=False)
+    after = model.state_dict()
+    assert not torch.equal(before["W"], after["W"]) and not torch.equal(before["A.0"], after["A.0"])
+    assert torch.equal(before["A.1"], after["A.1"]), "A2 was not in any stage"
+    assert res.history[-1]["step"] == 6
+
+
+def test_history_records_losses_lr_and_attention_on_parent():
+    res = train(DisentangledTransformer(5, 8), _task(), _tiny(), progress=False)
+    assert [h["step"] for h in res.history] == [0, 4, 8, 12]
+    for key in ("train_loss", "test_loss", "lr", "attn_on_parent", "parent_recovered"):
+        assert key in res.history[-1]
+    assert res.history[-1]["lr"] < res.history[1]["lr"], "cosine schedule decays"
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(steps=0), "steps must be a positive int"),
+    (dict(batch_size=-1), "batch_size must be a positive int"),
+    (dict(optimizer="adam"), "optimizer must be one of"),
+    (dict(schedule="linear"), "schedule must be one of"),
+    (dict(lr=float("nan")), "lr must be a positive finite"),
+    (dict(device="tpu"), "device must be"),
+])
+def test_bad_training_config_is_rejected_with_the_rule(bad, match):
+    with pytest.raises(ValueError, match=match):
+        _tiny(**bad)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        resolve_device("cuda")
+
+
+def test_model_task_mismatch_is_rejected_before_training():
+    with pytest.raises(ValueError, match="does not match the task"):
+        train(DisentangledTransformer(5, 9), _task(), _tiny(), progress=False)
