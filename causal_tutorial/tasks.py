@@ -76,28 +76,57 @@ def sample_gamma(alpha: float, shape: tuple[int, ...], generator: torch.Generato
 
 
 def sample_dirichlet(alpha: float, shape: tuple[int, ...], S: int, generator: torch.Generator, device) -> torch.Tensor:
-    """Rows i.i.d. ``Dirichlet(α·1_S)``: a tensor of shape ``(*shape, S)`` in float32."""
-    g = sample_gamma(alpha, (*shape, S), generator, device).double()
+    """Rows i.i.d. ``Dirichlet(α·1_S)``: a float32 tensor of shape ``(*shape, S)`` (normalised gammas)."""
+    g = sample_gamma(alpha, (*shape, S), generator, device)
     total = g.sum(-1, keepdim=True)
-    # An all-underflow row (probability ~ 1e-38 per row at α = 0.1) falls back to uniform.
-    g = torch.where(total > 0, g / total.clamp_min(1e-300), torch.full_like(g, 1.0 / S))
-    return g
+    g.div_(total)
+    # A row whose S gammas all underflow float32 (probability ~1e-38 per row at α = 0.1) is 0/0:
+    # replace it by the uniform row rather than let a NaN through.
+    return g.nan_to_num_(1.0 / S)
 
 
-def stationary_distribution(P: torch.Tensor) -> torch.Tensor:
+def stationary_distribution(P: torch.Tensor, method: str = "auto") -> torch.Tensor:
     """Stationary law ``μ`` of a batch of stochastic matrices ``P`` (``…, S, S``): ``Pᵀμ = μ``, ``Σμ = 1``.
 
-    Uses the Grassmann–Taksar–Heyman (GTH) elimination, which never subtracts and so stays
+    ``method="gth"``: the Grassmann–Taksar–Heyman elimination, which never subtracts and so stays
     accurate to the working precision even for nearly reducible chains (the Dirichlet(0.1) prior
-    makes many). Computed in float64, returned in ``P``'s dtype. Chapter 1 explains it.
+    makes many). ``method="solve"``: one batched float64 LU solve of ``(I - Pᵀ + 𝟙𝟙ᵀ) μ = 𝟙``.
+    ``method="auto"`` (the default, 2–3× faster than GTH alone): the solve, then GTH for every
+    matrix whose solution fails the check ``‖Pᵀμ − μ‖₁ ≤ 1e-6`` or has a negative entry. Computed in
+    float64, returned in ``P``'s dtype. Chapter 1 explains it.
     """
-    if P.shape[-1] != P.shape[-2]:
+    if P.dim() < 2 or P.shape[-1] != P.shape[-2]:
         raise ValueError(f"P must be square in its last two axes, got shape {tuple(P.shape)}")
+    if method not in ("auto", "gth", "solve"):
+        raise ValueError(f"method must be 'auto', 'gth' or 'solve', got {method!r}")
+    if method == "gth":
+        return _stationary_gth(P)
+    batch, S = P.shape[:-2], P.shape[-1]
+    A = P.reshape(-1, S, S).to(torch.float64)
+    # Like GTH, trust the off-diagonal entries and rebuild the diagonal so that every row sums to 1
+    # exactly in float64; otherwise float32 rounding of the rows shifts μ of a nearly reducible chain.
+    off = A.sum(-1) - A.diagonal(dim1=-2, dim2=-1)
+    A = A.clone()
+    A.diagonal(dim1=-2, dim2=-1).copy_(1.0 - off)
+    M = torch.eye(S, dtype=torch.float64, device=P.device) - A.transpose(1, 2) + 1.0
+    mu = torch.linalg.solve(M, torch.ones(A.shape[0], S, 1, dtype=torch.float64, device=P.device)).squeeze(-1)
+    if method == "auto":
+        resid = (torch.einsum("nij,ni->nj", A, mu) - mu).abs().sum(-1)
+        bad = (resid > 1e-6) | (mu < 0).any(-1) | ~torch.isfinite(mu).all(-1)
+        if bool(bad.any()):
+            mu[bad] = _stationary_gth(A[bad])
+    mu = mu.clamp_min(0)
+    mu = mu / mu.sum(-1, keepdim=True)
+    return mu.reshape(*batch, S).to(P.dtype)
+
+
+def _stationary_gth(P: torch.Tensor) -> torch.Tensor:
+    """GTH elimination (Grassmann, Taksar and Heyman, 1985), batched, in float64."""
     dtype = P.dtype
     A = P.to(torch.float64).clone()
     S = A.shape[-1]
     for k in range(S - 1, 0, -1):
-        s = A[..., k, :k].sum(-1, keepdim=True).clamp_min(1e-300)  # (…, 1)
+        s = A[..., k, :k].sum(-1, keepdim=True).clamp_min(1e-300)  # (…, 1): never a subtraction
         col = A[..., :k, k] / s  # (…, k)
         A[..., :k, k] = col
         A[..., :k, :k] += col.unsqueeze(-1) * A[..., k, :k].unsqueeze(-2)
@@ -167,9 +196,8 @@ class SingleParentTask:
         n = _check_n(n)
         g = generator if generator is not None else torch.Generator(device=self.device).manual_seed(0)
         S, T, dev = self.S, self.T, self.device
-        pi = sample_dirichlet(self.alpha, (n, S), S, g, dev)  # (n, S, S) float64
-        mu = stationary_distribution(pi)  # (n, S)
-        pi32 = pi.float()
+        pi32 = sample_dirichlet(self.alpha, (n, S), S, g, dev)  # (n, S, S)
+        mu = stationary_distribution(pi32)  # (n, S)
         u = torch.rand(n, T - 1, generator=g, device=dev)
         query = torch.randint(0, S, (n,), generator=g, device=dev)
         tokens = torch.empty(n, T, dtype=torch.long, device=dev)
@@ -184,7 +212,7 @@ class SingleParentTask:
                 tokens[:, pos] = _inverse_cdf(rows, u[:, pos])
         labels = pi32[torch.arange(n, device=dev), query]
         if return_law:
-            return Batch(tokens, labels, pi32, mu.float())
+            return Batch(tokens, labels, pi32, mu)
         return Batch(tokens, labels)
 
 
@@ -234,7 +262,7 @@ class MultiParentTask:
         n = _check_n(n)
         g = generator if generator is not None else torch.Generator(device=self.device).manual_seed(0)
         S, T, dev = self.S, self.T, self.device
-        tables = {k: sample_dirichlet(self.alpha, (n, S**k), S, g, dev).float() for k in self.ks}
+        tables = {k: sample_dirichlet(self.alpha, (n, S**k), S, g, dev) for k in self.ks}
         cdfs = {k: t.cumsum(-1) for k, t in tables.items()}
         u = torch.rand(n, T + 1, generator=g, device=dev)
         tokens = torch.empty(n, T + 1, dtype=torch.long, device=dev)

@@ -59,8 +59,15 @@ def test_stationary_law_is_exact_for_nearly_reducible_chains(eps):
     w, V = torch.linalg.eig(P.T)
     ref = V[:, torch.argmin((w - 1).abs())].real
     ref = ref / ref.sum()
-    mu = stationary_distribution(P.float()[None])[0].double()
-    assert torch.allclose(mu, ref, rtol=1e-4, atol=1e-7)
+    for method in ("auto", "gth"):
+        mu = stationary_distribution(P.float()[None], method=method)[0].double()
+        assert torch.allclose(mu, ref, rtol=1e-4, atol=1e-7), method
+
+
+def test_fast_stationary_law_agrees_with_gth():
+    pi = sample_dirichlet(0.1, (5000, 10), 10, torch.Generator().manual_seed(1), "cpu")
+    torch.testing.assert_close(stationary_distribution(pi), stationary_distribution(pi, method="gth"),
+                               atol=1e-6, rtol=1e-4)
 
 
 def test_children_follow_their_parents_row(random_batch):
