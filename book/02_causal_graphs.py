@@ -16,7 +16,384 @@
 # %% [markdown]
 # # Causal graphs
 #
-# (placeholder)
+# ```{admonition} About this chapter
+# :class: tip
+# **You will learn**
+# - how a *parent array* describes a causal graph over the positions of a sequence, and the rules it obeys;
+# - the four graph families of the paper (the chain, in-context pairs, random trees and random forests),
+#   drawn as graphs and as adjacency matrices;
+# - Task 2.4 of the paper in full: what is fixed, what is fresh for every sequence, what the model sees;
+# - the general in-context estimator, why it cannot be computed without the graph, and how much it loses
+#   with the wrong one;
+# - how far the estimator sits above the true Bayes floor on each family, and why that distance grows with
+#   the number of roots.
+#
+# **Prerequisites** chapter 1 (the Dirichlet prior, the stationary law, the in-context estimator and the
+# Bayes floor).
+#
+# **Time** about 35 minutes to read; the notebook runs in about a minute on a laptop CPU.
+# ```
+#
+# In a Markov chain each token is drawn from a distribution that depends on the token just before it. The
+# paper {cite}`nichani2024causal` lets it depend on *any one* earlier token: position $i$ has a parent
+# $p(i) < i$ (or none), and $s_i$ is drawn from $\pi[s_{p(i)},\cdot\,]$. The parents form a causal graph over
+# positions. The graph is the same for every sequence of a task and is never shown to the model; the
+# transition matrix $\pi$ is new for every sequence, exactly as in chapter 1. To predict well, a model must
+# therefore learn two different things in two different places: the graph, which is fixed, *in its
+# weights*; and $\pi$, which is not, *in context*. Later chapters show that gradient descent writes the
+# graph into the first attention layer. This chapter sets up the graphs themselves.
+
+# %% tags=["hide-input"]
+try:
+    import causal_tutorial  # noqa: F401
+except ImportError:  # on Colab: first clone the repository, then open this notebook from its book/ folder
+    # %pip install -q -e ..
+from causal_tutorial.book import setup
+
+cfg = setup(seed=0)
 
 # %%
-print("placeholder")
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from causal_tutorial.drawing import (draw_graph_gallery, draw_parents, plot_family_baselines, plot_gap_vs_roots,
+                                     plot_graph_mismatch)
+from causal_tutorial.estimators import (bayes_predictor, in_context_estimator, soft_cross_entropy,
+                                        uniform_predictor, unigram_predictor)
+from causal_tutorial.graphs import adjacency, chain, make_parents, validate_parents
+from causal_tutorial.tasks import SingleParentTask
+
+PAPER = cfg.scale == "paper"  # the one switch: book scale on a laptop, the paper's sizes on a GPU
+S, T, alpha = 10, 20, 0.1  # the paper's single-parent setting
+n_test, n_draws = (2**14, 4096) if PAPER else (512, 512)
+
+# %% [markdown]
+# ## Parent arrays
+#
+# ```{prf:definition} Parent array
+# :label: def-parent-array
+#
+# For sequences of length $T$, a parent array is a list $p = (p(0), \dots, p(T-2))$ with
+# $p(i)\in\{-1, 0, 1, \dots, i-1\}$. Position $i$ is a **root** when $p(i) = -1$, and otherwise a **child**
+# of its parent $p(i)$. The last position, $T-1$, is the query: it has no entry, because it is drawn
+# uniformly whatever the graph.
+# ```
+#
+# Because every parent comes strictly before its child, the graph has no cycles, and because every
+# position has at most one parent, it is a *forest*: each root starts a tree, and following parents from
+# any position leads back to exactly one root. {func}`~causal_tutorial.graphs.validate_parents` checks the
+# rules and says which one an array breaks:
+
+# %%
+for bad in ([-1, 0, 3, 1], [-1, 0, 1]):
+    try:
+        validate_parents(bad, T=5)
+    except ValueError as err:
+        print(f"{bad}: {err}")
+
+# %% [markdown]
+# ## Four families of graphs
+#
+# The paper trains on four kinds of graph; {func}`~causal_tutorial.graphs.make_parents` builds each by
+# name.
+#
+# - **chain** ({func}`~causal_tutorial.graphs.chain`): $p(i) = i - 1$, the in-context Markov chain of
+#   chapter 1. Position 0 is the only root.
+# - **icl pairs** ({func}`~causal_tutorial.graphs.icl_pairs`): odd positions are children of the position
+#   before them, even positions are roots. The sequence is a list of $(x, y)$ examples with
+#   $x\sim\mu_\pi$ and $y\sim\pi[x,\cdot\,]$: in-context learning of a function from examples, the setting in
+#   which in-context learning is usually studied.
+# - **random tree** ({func}`~causal_tutorial.graphs.random_tree`): $p(i)$ uniform on $\{-1, 0, \dots, i-1\}$,
+#   so position $i$ is a root with probability $1/(i+1)$. The paper's "random" graphs.
+# - **random forest** ({func}`~causal_tutorial.graphs.random_forest`): position 0 is a root, and position
+#   $i\ge1$ draws a parent uniformly from $\{0,\dots,i-1\}$ and then loses it with probability $1/2$. The
+#   paper trains on twenty of these to show that the mechanism does not depend on a lucky graph (its
+#   Fig. 9).
+#
+# The random families are drawn once, from a seed, and then fixed for the whole task. Each row of the figure
+# shows a graph twice: as arcs from parent to child over the positions, and as the adjacency matrix
+# $M[i, p(i)] = 1$ ({func}`~causal_tutorial.graphs.adjacency`), whose rows are children and columns parents.
+# {func}`~causal_tutorial.drawing.draw_graph_gallery` draws both.
+
+# %%
+graphs = {"chain": make_parents("chain", T), "icl pairs": make_parents("icl", T),
+          "random tree": make_parents("random", T, seed=0), "random forest": make_parents("forest", T, seed=0)}
+for name, p in graphs.items():
+    print(f"{name:13s}", list(p))
+draw_graph_gallery(graphs, suptitle="Four graph families: the adjacency is lower triangular with one cell per child")
+plt.show()
+
+# %%
+roots = {name: sum(q < 0 for q in p) for name, p in graphs.items()}
+print("roots:", roots)
+for p in graphs.values():
+    M = adjacency(p)
+    assert torch.equal(M.triu(), torch.zeros_like(M)), "every parent is an earlier position"
+    assert torch.equal(M.sum(1)[:-1], torch.tensor([float(q >= 0) for q in p])), "one cell per child, none per root"
+assert roots["chain"] == 1 and roots["icl pairs"] == T // 2, "the chain has one root; icl pairs have T/2"
+
+# %% [markdown]
+# The adjacency matrix is the picture to remember: chapter 4 and later chapters compare the first attention
+# layer of a trained transformer with it. The chain's adjacency is the subdiagonal, the icl pairs' every
+# other cell of it; random trees and forests reach far back. The families also differ in how many of their
+# tokens are roots: one for the chain, ten for the icl pairs, and in between for the random graphs drawn
+# here. That number will matter at the end of the chapter.
+#
+# ## Task 2.4
+#
+# Here is the task of the paper in full, for any parent array.
+#
+# ```{prf:algorithm} Task 2.4: in-context learning of a latent causal graph
+# :label: alg-task-2-4
+#
+# **Fixed for the whole task** the vocabulary size $S$, the length $T$, the concentration $\alpha$ and a
+# parent array $p$ (never shown to the model)
+#
+# **To draw one sequence**
+#
+# 1. Draw $\pi\in\mathbb R^{S\times S}$ with independent rows $\pi[a,\cdot\,]\sim\mathrm{Dirichlet}(\alpha\mathbf 1_S)$
+#    and compute its stationary law $\mu_\pi$.
+# 2. For $i = 0, 1, \dots, T-2$: if $p(i) = -1$ draw $s_i\sim\mu_\pi$, else draw $s_i\sim\pi[s_{p(i)},\cdot\,]$.
+# 3. Draw the query $s_{T-1}$ uniformly from $\{0,\dots,S-1\}$.
+# 4. The input is $(s_0,\dots,s_{T-1})$; the soft label is $y = \pi[s_{T-1},\cdot\,]$.
+#
+# **To learn** minimise $\mathbb E\big[-\sum_s y_s\log f_s(s_0,\dots,s_{T-1})\big]$ over a model $f$, with a
+# fresh sequence (and a fresh $\pi$) every time.
+# ```
+#
+# Step 2 can run in order because every parent precedes its child. Since $\mu_\pi$ is stationary, a child of
+# a $\mu_\pi$-distributed parent is $\mu_\pi$-distributed too: *every* position $0,\dots,T-2$ has law
+# $\mu_\pi$. So no single position gives the graph away; it shows only in how pairs of positions depend on
+# each other. {class}`~causal_tutorial.tasks.SingleParentTask` implements the algorithm for a batch of
+# sequences at once, drawing all positions of equal depth in the forest together. Here is a sequence of the
+# random tree drawn on its graph (of 64 sequences, the one with the most distinct tokens, so that the arcs
+# are easy to follow):
+
+# %%
+tree = SingleParentTask(S, T, graphs["random tree"], alpha, device=cfg.device)
+some = tree.sample(64, cfg.generator(1)).tokens
+varied = some[torch.nn.functional.one_hot(some, S).amax(1).sum(1).argmax()]  # most distinct tokens
+draw_parents(graphs["random tree"], tokens=varied.tolist(),
+             title="A random-tree sequence: equal parent tokens tend to have equal child tokens")
+plt.show()
+
+# %% [markdown]
+# Follow an arc and you follow a draw from $\pi$: with $\alpha = 0.1$ the same parent token tends to give the
+# same child token, wherever in the sequence the pair sits. Position $i-1$ plays no special part here, so
+# counting *neighbouring* pairs, as the chain's estimator does, would mostly count unrelated tokens.
+#
+# ## The general in-context estimator
+#
+# Chapter 1's estimator carries over with "the previous position" replaced by "the parent". Let
+#
+# $$N[a, c] = \#\{\, i \le T-2 : p(i) \ne -1,\ s_{p(i)} = a,\ s_i = c \,\}$$
+#
+# count the parent–child pairs of the sequence ({func}`~causal_tutorial.estimators.transition_counts`).
+# The in-context estimator is
+#
+# $$\hat f(s') = \frac{N[q, s'] + \alpha}{\sum_c N[q, c] + S\alpha},\qquad q = s_{T-1}.$$
+#
+# The proof of chapter 1's {prf:ref}`prop-conjugate-estimator` goes through word for word: the children's likelihood is
+# $\prod_{a,c}\pi[a,c]^{N[a,c]}$, conjugate to the Dirichlet prior, and $\hat f$ is the posterior mean of the
+# query's row when the roots' factor $\prod_r \mu_\pi(s_r)$ is left out. In words: find the children whose
+# parent holds the query token, and predict the smoothed frequencies of their tokens.
+# {func}`~causal_tutorial.estimators.in_context_estimator` takes the parent array as an argument, because
+# the counts cannot be formed without it: the graph decides which pairs of positions are evidence about
+# $\pi[q,\cdot\,]$ and which are noise.
+#
+# How much does a wrong graph cost? We give each family's test sequences to the estimator twice, once with
+# the true parent array and once with the chain's, as if every sequence were a Markov chain. Each family gets
+# its own test set of `n_test` sequences (512 at book scale, $2^{14}$ at paper scale), kept for the rest of
+# the chapter.
+
+# %%
+tasks = {name: SingleParentTask(S, T, p, alpha, device=cfg.device) for name, p in graphs.items()}
+test = {name: tuple(task.sample(n_test, cfg.generator(10 + k))) for k, (name, task) in enumerate(tasks.items())}
+loss = {name: {} for name in graphs}  # per-sequence losses, by family and predictor
+for name, (tokens, labels) in test.items():
+    for key, parents in (("true graph", graphs[name]), ("chain graph", chain(T))):
+        loss[name][key] = soft_cross_entropy(in_context_estimator(tokens, parents, S, alpha), labels, reduction="none")
+    loss[name]["uniform"] = soft_cross_entropy(uniform_predictor(tokens, S), labels, reduction="none")
+    loss[name]["unigram"] = soft_cross_entropy(unigram_predictor(tokens, S, alpha), labels, reduction="none")
+mismatch = pd.DataFrame({name: {k: v.mean().item() for k, v in d.items()} for name, d in loss.items()}).T
+plot_graph_mismatch(mismatch, title="With the wrong graph the estimator loses most of its advantage")
+plt.show()
+mismatch.round(3)
+
+# %%
+for name in ("icl pairs", "random tree", "random forest"):
+    assert mismatch.loc[name, "chain graph"] > mismatch.loc[name, "true graph"] + 0.1, f"{name}: wrong graph is worse"
+for name in ("random tree", "random forest"):
+    assert mismatch.loc[name, "chain graph"] > mismatch.loc[name, "uniform"] - 0.05, f"{name}: no better than log S"
+assert mismatch.loc["random tree", "chain graph"] > mismatch.loc["random tree", "uniform"] + 0.1, "worse than log S"
+assert mismatch.loc["icl pairs", "chain graph"] < mismatch.loc["icl pairs", "uniform"] - 0.1, "icl keeps some"
+assert mismatch.loc["chain", "chain graph"] == mismatch.loc["chain", "true graph"], "on the chain they agree"
+assert (mismatch["true graph"] < mismatch["uniform"] - 0.2).all(), "with the true graph it beats log S everywhere"
+
+# %% [markdown]
+# With the true graph the estimator beats $\log S$ by a wide margin on every family. With the chain's graph
+# it loses at least a tenth of a nat on each of the others. On the icl pairs half of the neighbouring pairs
+# it counts are real $(x, y)$ examples, and it keeps some of its advantage; on the random tree and forest
+# most of them are not parent–child pairs at all, and it does no better than $\log S$; on the random tree
+# it is clearly worse, because it makes confident predictions from counts that are noise. The graph is worth as much as the counting
+# itself. This is why the interesting question is not *whether* a
+# transformer can estimate $\pi$ in context (chapter 3 builds one that does, by hand) but whether it can
+# *discover the graph* from training data alone.
+#
+# ## How far is the estimator from the floor?
+#
+# Chapter 1 defined the true Bayes floor, the loss of the posterior mean
+# $\mathbb E[\pi[q,\cdot\,]\mid s_0,\dots,s_{T-1}]$, and computed it by importance sampling
+# ({func}`~causal_tutorial.estimators.bayes_predictor`): draw $\pi$ from the conjugate posterior of the
+# transitions, weigh each draw by the roots' likelihood $\prod_r\mu_\pi(s_r)$. On the chain, with one root,
+# the floor and the estimator nearly coincided. Every root is a token whose likelihood the estimator
+# ignores, so we expect the gap to grow with the number of roots. The weights also become more uneven as
+# roots multiply (a product of more factors), so the same number of draws gives a smaller effective sample
+# size and a larger upward bias. Whatever $K$ we use, the importance-sampled predictor is *a* predictor,
+# so its loss cannot be below the floor: the gaps measured below are, up to sampling noise, lower bounds
+# on the true ones.
+
+# %%
+ess = {}
+for k, (name, (tokens, labels)) in enumerate(test.items()):
+    bayes, w = bayes_predictor(tokens, graphs[name], S, alpha, n_draws=n_draws, generator=cfg.generator(20 + k))
+    loss[name]["bayes"], ess[name] = soft_cross_entropy(bayes, labels, reduction="none"), w.mean().item()
+gap = {name: d["true graph"] - d["bayes"] for name, d in loss.items()}  # paired, per sequence
+families = pd.DataFrame({
+    "roots": pd.Series(roots), "uniform": mismatch["uniform"], "unigram": mismatch["unigram"],
+    "estimator": mismatch["true graph"], "bayes": {n: d["bayes"].mean().item() for n, d in loss.items()},
+    "gap": {n: g.mean().item() for n, g in gap.items()}, "gap_se": {n: (g.std() / n_test**0.5).item() for n, g in gap.items()},
+    "ess": pd.Series(ess)})
+for key in ("uniform", "unigram", "estimator", "bayes"):
+    families[f"{key}_se"] = [(loss[n][key if key != "estimator" else "true graph"].std() / n_test**0.5).item() for n in families.index]
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.5, 1]})
+plot_family_baselines(families, ax=axes[0], title="On every family counting beats log S; the Bayes floor is a little lower")
+plot_gap_vs_roots(families, ax=axes[1], title="Graphs with several roots sit further from the floor")
+fig.tight_layout()
+plt.show()
+families[["roots", "uniform", "unigram", "estimator", "bayes", "gap", "gap_se", "ess"]].round(3)
+
+# %%
+many = ["icl pairs", "random tree", "random forest"]
+pooled = torch.cat([gap[name] for name in many])  # the three families with several roots, together
+print(f"gap, pooled over {many}: {pooled.mean().item():.4f} ± {(pooled.std() / len(pooled)**0.5).item():.4f}")
+assert abs(families.loc["chain", "gap"]) < 0.01, "on the chain (one root) the gap is below 0.01 nats"
+assert pooled.mean() > families.loc["chain", "gap"] + 0.01, "the gap is larger than on the chain"
+assert pooled.mean() > 4 * pooled.std() / len(pooled)**0.5, "pooled, the gap is many standard errors from zero"
+for name in many:
+    assert 0.01 < families.loc[name, "gap"] < 0.05, f"{name}: Bayes is a few hundredths below the estimator"
+    assert families.loc[name, "gap"] > 2 * families.loc[name, "gap_se"], f"{name}: by over two standard errors"
+    assert families.loc[name, "ess"] < families.loc["chain", "ess"] / 2, f"{name}: the weights are more uneven"
+assert ((families["uniform"] - families["estimator"] > 0.3) & (families["unigram"] > families["uniform"])).all()
+
+# %% [markdown]
+# On every family, counting with the true graph beats $\log S$ by a third of a nat or more, and the
+# unigram, which ignores the graph and the query, is worse than uniform, as on the chain. The Bayes
+# estimate is below the estimator on each of the three families with several roots, by a few hundredths of
+# a nat and by more than two standard errors each; pooled over the three families, the gap is many standard
+# errors from zero. On the chain the two agree to within a hundredth. The effective sample size tells the same
+# story from the other side: with more roots the importance weights are less even, because the roots carry
+# more information that the conjugate proposal ignores.
+#
+# So the paper's line, the in-context estimator, is the right target for a model that counts parent–child
+# pairs, which is what the transformers of the next chapters learn to do; it is not the floor of the task.
+# A model could in principle beat it by also reading what the roots say about $\mu_\pi$, and on graphs with
+# many roots there are a few hundredths of a nat to gain that way; the paper's analysis, and this book,
+# leave that possibility aside.
+#
+# ## Summary
+#
+# - A parent array $p$ with $p(i)\in\{-1,\dots,i-1\}$ is a forest over positions; the query $T-1$ has no
+#   parent. Its adjacency matrix $M[i, p(i)] = 1$ is lower triangular with one cell per child.
+# - Task 2.4: a fixed hidden graph, a fresh $\pi$ per sequence, roots from $\mu_\pi$, children from their
+#   parent's row, a uniform query and the soft label $\pi[q,\cdot\,]$. Every position has law $\mu_\pi$, so
+#   the graph shows only in dependencies between positions.
+# - The general in-context estimator counts parent–child pairs whose parent holds the query. It needs the
+#   graph: with the chain's graph on other families' data it loses most of its advantage over $\log S$.
+# - The estimator ignores the roots' likelihood, so its distance to the true Bayes floor grows with the
+#   number of roots: negligible on the chain, a few hundredths of a nat with many roots.
+#
+# ## Exercises
+#
+# ```{exercise} Two interleaved chains
+# :label: ex-ch2-interleaved
+#
+# Write the parent array, for $T = 20$, of two Markov chains interleaved in one sequence: the even positions
+# form one chain and the odd positions the other, so every position $i\ge2$ is drawn from the row of the
+# token two steps back. Check it with `check_interleaved_chains(parents)` from
+# `causal_tutorial.exercises.graphs`, and draw it with
+# {func}`~causal_tutorial.drawing.draw_parents`. How many roots does it have, and what does the
+# chain's estimator count on such data?
+# ```
+#
+# ```{solution} ex-ch2-interleaved
+# :class: dropdown
+#
+# ~~~python
+# from causal_tutorial.drawing import draw_parents
+# from causal_tutorial.exercises.graphs import check_interleaved_chains
+#
+# T = 20
+# parents = [-1, -1] + [i - 2 for i in range(2, T - 1)]
+# check_interleaved_chains(parents)
+# draw_parents(parents)
+# ~~~
+#
+# Two roots, positions 0 and 1, one per chain. Both chains share the same $\pi$, so a parent–child pair from
+# either one is evidence about $\pi$. The chain's estimator instead counts the pairs $(s_{i-1}, s_i)$, which
+# take one token from each chain. Given $\pi$ the two chains are independent, so such a pair says nothing
+# about $\pi[q,\cdot\,]$: the estimator ends up predicting, roughly, the frequencies of tokens that
+# appear next to the query, and does no better than the unigram.
+# ```
+#
+# ```{exercise} Which predictors need the graph?
+# :label: ex-ch2-needs-graph
+#
+# Of the four predictors of this chapter, `"uniform"`, `"unigram"`, `"estimator"` (the in-context
+# estimator) and `"bayes"` (the importance-sampled posterior mean), which cannot be computed without the
+# parent array? Answer with a set of names, e.g. `check_needs_graph({"unigram"})`, from
+# `causal_tutorial.exercises.graphs`, and say what each of them uses the graph for.
+# ```
+#
+# ```{solution} ex-ch2-needs-graph
+# :class: dropdown
+#
+# `check_needs_graph({"estimator", "bayes"})`. The uniform predictor ignores the sequence, and the unigram
+# counts every token regardless of position. The estimator needs to know which positions are children and
+# who their parents are, to count the pairs whose parent holds the query. The Bayes predictor needs the
+# same counts for its proposal (the conjugate posterior) and, in addition, the list of roots for its
+# weights $\prod_r\mu_\pi(s_r)$.
+# ```
+#
+# ```{exercise} How many roots?
+# :label: ex-ch2-roots
+#
+# Compute the expected number of roots of a random tree ({func}`~causal_tutorial.graphs.random_tree`) and
+# of a random forest ({func}`~causal_tutorial.graphs.random_forest`) with $T = 20$, first on paper, then
+# check your values with `check_expected_roots("random", value)` and `check_expected_roots("forest", value)`
+# from `causal_tutorial.exercises.graphs`. Which family would you expect to have the larger gap between the
+# estimator and the Bayes floor on average?
+# ```
+#
+# ```{solution} ex-ch2-roots
+# :class: dropdown
+#
+# In a random tree, position $i$ draws its parent uniformly from the $i+1$ values $\{-1,0,\dots,i-1\}$, so
+# it is a root with probability $1/(i+1)$, and by linearity of expectation the number of roots among
+# positions $0,\dots,T-2$ has mean $\sum_{i=0}^{T-2} \frac{1}{i+1} = H_{T-1} \approx 3.548$ for $T=20$ (a
+# harmonic number). In a random forest, position 0 is a root and each of the other $T-2 = 18$ positions is
+# one with probability $1/2$: the mean is $1 + 9 = 10$.
+#
+# ~~~python
+# from causal_tutorial.exercises.graphs import check_expected_roots
+# check_expected_roots("random", sum(1 / (i + 1) for i in range(19)))
+# check_expected_roots("forest", 10)
+# ~~~
+#
+# Forests have about three times as many roots, so their gap to the floor is larger on average, like
+# the icl pairs' (ten roots) in the figure above. A given random tree can have more or fewer roots than
+# the mean: the `roots` printed above are those of the graphs drawn in this chapter.
+# ```
