@@ -35,7 +35,7 @@ unit: install
 
 nbval: install
 ifneq ($(NOTEBOOKS),)
-	env -u MPLBACKEND CI=1 $(VPY) -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+	env -u MPLBACKEND CI=1 OMP_NUM_THREADS=1 $(VPY) -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 	  --nbval-sanitize-with book/sanitize.cfg $(NOTEBOOKS)
 endif
 
@@ -45,7 +45,7 @@ book-strict: install
 
 # For authors: re-execute every chapter (or NB=book/03_....ipynb) in place at book scale, storing fresh outputs.
 notebooks: install
-	env -u MPLBACKEND CI=1 $(VPY) scripts/execute_notebooks.py $(NB)
+	env -u MPLBACKEND CI=1 OMP_NUM_THREADS=1 $(VPY) scripts/execute_notebooks.py $(NB)
 
 sync: install
 	$(VENV)/bin/jupytext --sync book/*.ipynb

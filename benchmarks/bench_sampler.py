@@ -2,29 +2,39 @@
 
     python benchmarks/bench_sampler.py [--quick]
 
-For each task (chain S=10 T=20, a random tree S=10 T=20, the multi-parent DAG S=5 T=32) and batch
-size, measured in one run:
-* ours: ``SingleParentTask.sample`` / ``MultiParentTask.sample``;
-* plain: ``torch.distributions.Dirichlet``, a batched ``torch.linalg.solve`` for the stationary
-  law, one ``torch.multinomial`` per position over the batch;
-* ceiling: the same number of gamma variates alone, from the fastest exact gamma generator we use
-  (NumPy's float32 sampler); ours as a fraction of it says how close to the floor we are.
-Writes ``benchmarks/results/sampler_cpu.json``.
+For each task (the chain S=10 T=20, a random tree S=10 T=20, the paper's multi-parent DAG S=5 T=32)
+and batch size (1024, the training batch, and 65536), measured in one run, round by round:
+
+* **ours**: ``SingleParentTask.sample`` / ``MultiParentTask.sample``;
+* **plain**: the plain batched PyTorch way, written below: ``torch.distributions.Dirichlet``, a
+  batched ``torch.linalg.solve`` for the stationary law, one ``torch.multinomial`` per position;
+* **ceiling**: the same number of gamma variates alone (``S²`` per sequence, ``S^(k+1)`` per table in
+  the multi-parent task), from the fastest exact gamma generator we use, NumPy's float32 sampler
+  (SFC64), in **one** thread. Ours draws its variates in two streams on two threads, so "ours /
+  ceiling" can pass 100%; the "2 threads" column times the variates drawn exactly as ours draws
+  them, and "ours / 2-thread ceiling" is the share of our time that the variates take;
+* **torch gamma**: the same count from ``torch._standard_gamma``, for reference;
+* **peak memory** of one call of ours and of plain (the resident-set high-water mark it adds).
+
+Prints the environment and a table of ratios; writes ``benchmarks/results/sampler_<device>.json``.
+``run(quick)`` does it all and returns the results (``benchmarks/run.py`` calls it).
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common  # noqa: E402  (benchmarks/common.py: environment, timing, memory, JSON)
 
+from causal_tutorial import tasks  # noqa: E402
 from causal_tutorial.graphs import chain, multi_parent_dag, random_tree  # noqa: E402
 from causal_tutorial.tasks import MultiParentTask, SingleParentTask  # noqa: E402
 
@@ -33,10 +43,12 @@ CASES = {
     "random tree S=10 T=20": lambda: SingleParentTask(10, 20, random_tree(20, seed=0), 0.1),
     "multi-parent DAG S=5 T=32": lambda: MultiParentTask(5, 32, multi_parent_dag(32), 0.1),
 }
+BATCHES = (1024, 65536)
 
 
+# --- the plain batched PyTorch way (the baseline) ---------------------------------------------------
 def plain_single(task: SingleParentTask, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The plain batched PyTorch way for the single-parent task (the baseline)."""
+    """The plain batched PyTorch way for the single-parent task (torch's global generator)."""
     S, T = task.S, task.T
     pi = torch.distributions.Dirichlet(torch.full((n, S, S), task.alpha)).sample()
     M = torch.eye(S) - pi.transpose(1, 2) + 1.0  # (I - πᵀ + 𝟙𝟙ᵀ) μ = 𝟙
@@ -51,7 +63,7 @@ def plain_single(task: SingleParentTask, n: int) -> tuple[torch.Tensor, torch.Te
 
 
 def plain_multi(task: MultiParentTask, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The plain batched PyTorch way for the multi-parent task (the baseline)."""
+    """The plain batched PyTorch way for the multi-parent task (torch's global generator)."""
     S, T = task.S, task.T
     tables = {k: torch.distributions.Dirichlet(torch.full((n, S**k, S), task.alpha)).sample() for k in task.ks}
     tokens = torch.empty(n, T + 1, dtype=torch.long)
@@ -67,84 +79,123 @@ def plain_multi(task: MultiParentTask, n: int) -> tuple[torch.Tensor, torch.Tens
         probs = tables[len(ps)][ar, row]
         if i == T:
             label = probs
+            break
         tokens[:, i] = torch.multinomial(probs, 1).squeeze(1)
     return tokens[:, :T], label
 
 
+def plain(task, n: int):
+    return plain_multi(task, n) if task.kind == "multi" else plain_single(task, n)
+
+
+# --- the gamma ceiling ------------------------------------------------------------------------------
 def gamma_count(task, n: int) -> int:
-    if isinstance(task, MultiParentTask):
-        return n * sum(task.S**k * task.S for k in task.ks)
+    """Gamma variates one batch needs: ``S²`` per sequence, or ``S^(k+1)`` per ``k``-parent table."""
+    if task.kind == "multi":
+        return n * sum(task.S ** (k + 1) for k in task.ks)
     return n * task.S * task.S
 
 
-def gamma_ceiling(count: int, alpha: float) -> None:
+def numpy_gamma_one_thread(count: int, alpha: float, rng: np.random.Generator) -> np.ndarray:
+    return rng.standard_gamma(alpha, size=count, dtype=np.float32)
+
+
+def numpy_gamma_as_ours(count: int, alpha: float) -> torch.Tensor:
+    return tasks._numpy_gamma(alpha, (count,), seed=0)
+
+
+def torch_gamma(count: int, alpha: float, g: torch.Generator) -> torch.Tensor:
+    return torch._standard_gamma(torch.full((count,), alpha), generator=g)
+
+
+# --- the benchmark ----------------------------------------------------------------------------------
+def _ratio(num: dict, den: dict) -> dict:
+    """``num`` time / ``den`` time: from the best rounds, and the median of the per-round ratios."""
+    per_round = [a / b for a, b in zip(num["times"], den["times"])]
+    return {"best": num["best"] / den["best"], "median": statistics.median(per_round)}
+
+
+def measure(case: str, n: int, rounds: int) -> dict:
+    """One case at one batch size: peak memory (first calls, which also warm up), then the timings."""
+    task = CASES[case]()
+    count = gamma_count(task, n)
+    g = torch.Generator().manual_seed(0)
     rng = np.random.Generator(np.random.SFC64(0))
-    rng.standard_gamma(alpha, size=count, dtype=np.float32)
-
-
-def _peak_mib(case: str, n: int, which: str) -> float:
-    """Peak RSS (MiB) of a fresh process that imports torch and the package and samples one batch."""
-    code = (
-        "import resource, sys, torch; sys.path.insert(0, 'benchmarks'); import bench_sampler as b\n"
-        f"task = b.CASES[{case!r}]()\n"
-        f"(task.sample({n}, torch.Generator().manual_seed(0)) if {which!r} == 'ours' else "
-        f"(b.plain_multi if hasattr(task, 'parent_lists') else b.plain_single)(task, {n}))\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
-    )
-    root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    torch.manual_seed(0)
+    memory = {"ours": common.peak_memory_mib(lambda: task.sample(n, g)),
+              "plain": common.peak_memory_mib(lambda: plain(task, n))}
+    fns = {
+        "ours": lambda: task.sample(n, g),
+        "plain": lambda: plain(task, n),
+        "ceiling": lambda: numpy_gamma_one_thread(count, task.alpha, rng),
+        "ceiling_2_threads": lambda: numpy_gamma_as_ours(count, task.alpha),
+        "torch_gamma": lambda: torch_gamma(count, task.alpha, g),
+    }
+    t = common.interleaved(fns, rounds, warmup=1 if n <= 4096 else 0)
+    row = {"case": case, "batch": n, "gamma_variates": count,
+           "seconds": {k: {"best": v["best"], "median": v["median"]} for k, v in t.items()},
+           "seq_per_s": {k: n / v["best"] for k, v in t.items()},
+           "gamma_draws_per_s": {k: count / t[k]["best"] for k in ("ceiling", "ceiling_2_threads", "torch_gamma")},
+           "ours_vs_plain": _ratio(t["plain"], t["ours"]),
+           "ours_fraction_of_ceiling": _ratio(t["ceiling"], t["ours"]),
+           "ours_fraction_of_2_thread_ceiling": _ratio(t["ceiling_2_threads"], t["ours"]),
+           "peak_mib": memory}
+    return row
 
 
 def run(quick: bool = False) -> dict:
-    repeat = 3 if quick else 7
-    batches = (1024, 16384) if quick else (1024, 65536)
+    """Measure every case and batch size; return the results (also written to ``results/sampler_<device>.json``)."""
+    t0 = time.perf_counter()
+    load_before = common.load_average()
     rows = []
-    torch.manual_seed(0)
-    for case, make in CASES.items():
-        task = make()
-        plain = plain_multi if isinstance(task, MultiParentTask) else plain_single
-        for n in batches:
-            g = torch.Generator().manual_seed(0)
-            t_ours = common.median_time(lambda: task.sample(n, g), repeat)
-            t_plain = common.median_time(lambda: plain(task, n), max(2, repeat // 2))
-            count = gamma_count(task, n)
-            t_gamma = common.median_time(lambda: gamma_ceiling(count, task.alpha), repeat)
-            t_torch_gamma = common.median_time(lambda: torch._standard_gamma(torch.full((count,), task.alpha)), max(2, repeat // 2))
-            row = {"case": case, "batch": n, "ours_seq_per_s": n / t_ours, "plain_seq_per_s": n / t_plain,
-                   "ceiling_seq_per_s": n / t_gamma, "gamma_draws_per_s_numpy": count / t_gamma,
-                   "gamma_draws_per_s_torch": count / t_torch_gamma, "ours_vs_plain": t_plain / t_ours,
-                   "ours_fraction_of_ceiling": t_gamma / t_ours}
-            if n == batches[-1]:
-                row["peak_mib_ours"] = _peak_mib(case, n, "ours")
-                row["peak_mib_plain"] = _peak_mib(case, n, "plain")
-            rows.append(row)
+    for case in CASES:
+        for n in BATCHES:
+            rounds = (15 if quick else 41) if n <= 4096 else (3 if quick else 7)
+            rows.append(measure(case, n, rounds))
     ratios = {}
     for r in rows:
-        ratios[f"{r['case']}, batch {r['batch']}: ours / plain"] = r["ours_vs_plain"]
-        ratios[f"{r['case']}, batch {r['batch']}: ours / gamma ceiling"] = r["ours_fraction_of_ceiling"]
-    result = {"quick": quick, "rows": rows, "ratios": ratios}
+        key = f"{r['case']}, batch {r['batch']}"
+        ratios[f"{key}: ours / plain"] = r["ours_vs_plain"]["best"]
+        ratios[f"{key}: ours / gamma ceiling (1 thread)"] = r["ours_fraction_of_ceiling"]["best"]
+    result = {"benchmark": "sampler", "quick": quick, "rows": rows, "ratios": ratios,
+              "load_average_before": load_before, "load_average_after": common.load_average(),
+              "wall_s": time.perf_counter() - t0}
     common.write_result("sampler", result)
     return result
 
 
 def table(result: dict) -> str:
-    lines = ["| sampler | batch | ours (seq/s) | plain (seq/s) | ours / plain | gamma ceiling (seq/s) | ours / ceiling | peak MiB ours / plain |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    """Throughputs (best round) and ratios (best rounds; median of per-round ratios in brackets)."""
+    lines = ["| sampler | batch | ours (seq/s) | plain (seq/s) | ours / plain | ceiling, 1 thread (seq/s) | "
+             "ours / ceiling | ours / 2-thread ceiling | peak MiB ours / plain |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
-        mem = f"{r['peak_mib_ours']:.0f} / {r['peak_mib_plain']:.0f}" if "peak_mib_ours" in r else ""
-        lines.append(f"| {r['case']} | {r['batch']} | {r['ours_seq_per_s']:,.0f} | {r['plain_seq_per_s']:,.0f} | "
-                     f"{r['ours_vs_plain']:.1f}× | {r['ceiling_seq_per_s']:,.0f} | {r['ours_fraction_of_ceiling']:.0%} | {mem} |")
+        sps = r["seq_per_s"]
+        mem = r.get("peak_mib", {})
+        mem = "" if mem.get("ours") is None else f"{mem['ours']:.0f} / {mem['plain']:.0f}"
+        vp, vc, v2 = r["ours_vs_plain"], r["ours_fraction_of_ceiling"], r["ours_fraction_of_2_thread_ceiling"]
+        lines.append(f"| {r['case']} | {r['batch']} | {sps['ours']:,.0f} | {sps['plain']:,.0f} | "
+                     f"{vp['best']:.1f}× ({vp['median']:.1f}×) | {sps['ceiling']:,.0f} | "
+                     f"{vc['best']:.0%} ({vc['median']:.0%}) | {v2['best']:.0%} ({v2['median']:.0%}) | {mem} |")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (under a minute)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     res = run(args.quick)
     print(common.format_environment())
+    r0 = res["rows"][0]["gamma_draws_per_s"]
+    print(f"gamma variates per second: NumPy float32, 1 thread {r0['ceiling'] / 1e6:.0f} M; "
+          f"as ours draws them (2 streams, 2 threads) {r0['ceiling_2_threads'] / 1e6:.0f} M; "
+          f"torch._standard_gamma {r0['torch_gamma'] / 1e6:.0f} M (chain, batch {res['rows'][0]['batch']})")
     print(table(res))
+    print(f"({res['wall_s']:.0f} s; load average before/after {res['load_average_before']} / "
+          f"{res['load_average_after']}; JSON in benchmarks/results/)")
     return 0
 
 

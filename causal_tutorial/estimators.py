@@ -1,23 +1,25 @@
 """Baselines: every predictor a trained transformer is compared with, and the one loss that scores them.
 
-Chapter 1 (``book/01_markov_chains``) introduces the single-parent baselines and the true Bayes
-predictor, chapter 2 the general in-context estimator, chapter 3 the matching-children average and
-the read-out floor, chapter 7 the k-parent estimators.
+Chapter 1 ("In-context Markov chains") introduces the single-parent baselines and the true Bayes
+predictor, chapter 3 ("The disentangled transformer") the matching-children average and the
+read-out floor, chapter 7 ("Several parents") the k-parent estimators.
 
-Every predictor takes a batch of token sequences ``tokens (n, T)`` and returns probability
-vectors ``(n, S)`` for the token that follows the query ``s_{T-1}``. All are batched: the Python
-loops run over positions or chunks, never over sequences.
+Every predictor takes a batch of token sequences ``tokens (n, T)`` (position ``T-1`` is the query
+``q``) and returns probability vectors ``(n, S)`` (float32) for the token that follows the query.
+All are batched: Python loops run over positions or chunks of sequences, never over sequences.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .graphs import validate_parent_lists, validate_parents
-from .tasks import stationary_distribution
+from .tasks import check_alpha, check_vocab
 
 __all__ = [
     "soft_cross_entropy",
@@ -26,7 +28,6 @@ __all__ = [
     "unigram_predictor",
     "transition_counts",
     "in_context_estimator",
-    "roots_counted_loss",
     "matching_children_average",
     "readout_floor",
     "k_parent_estimator",
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 
-# --- the loss --------------------------------------------------------------------------------
+# --- the loss ------------------------------------------------------------------------------------
 def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "mean":
         return x.mean()
@@ -47,152 +48,208 @@ def _reduce(x: torch.Tensor, reduction: str) -> torch.Tensor:
 
 
 def soft_cross_entropy(probs: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """``-Σ_s y_s log f_s``: the loss that scores any predictor against soft labels (chapter 1).
+    """The loss that scores every predictor: ``-Σ_s y_s log f_s`` (chapter 1, "In-context Markov chains").
 
-    ``probs`` is clamped at 1e-30 so that a zero where the label is also zero costs nothing.
+    ``probs`` ``(n, S)`` is clamped at 1e-30 before the log, so a zero probability where the label is
+    also zero costs nothing instead of ``0·(-inf)``. ``reduction="mean"`` gives a 0-d tensor,
+    ``"none"`` the per-sequence losses ``(n,)``.
     """
     return _reduce(-(labels * probs.clamp_min(1e-30).log()).sum(-1), reduction)
 
 
 def soft_cross_entropy_from_logits(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """The same loss for a model that outputs logits (``f = softmax(logits)``), via ``log_softmax``."""
+    """The same loss for a model that outputs logits, ``f = softmax(logits)``, via ``log_softmax`` (chapter 1)."""
     return _reduce(-(labels * torch.log_softmax(logits, dim=-1)).sum(-1), reduction)
 
 
-# --- simple baselines --------------------------------------------------------------------------
+# --- helpers -------------------------------------------------------------------------------------
+def _check_tokens(tokens: torch.Tensor, S: int) -> torch.Tensor:
+    if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2:
+        raise ValueError(f"tokens must be a 2-D tensor (n, T), got {getattr(tokens, 'shape', type(tokens))}")
+    if tokens.dtype.is_floating_point or tokens.dtype == torch.bool:
+        raise TypeError(f"tokens must be an integer tensor, got dtype {tokens.dtype}")
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= S):
+        raise ValueError(f"tokens must lie in 0..S-1 = 0..{S - 1}")
+    return tokens.long()
+
+
+def _edges(parents: Sequence[int], device, count_roots: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Child positions and their parent positions (``i ≤ T-2``).
+
+    Roots are left out, unless ``count_roots``: then a root's parent is position ``T-2`` (the slip of
+    the research code, see :func:`in_context_estimator`).
+    """
+    T = len(parents) + 1
+    kids = [i for i, p in enumerate(parents) if p >= 0 or count_roots]
+    par = [parents[i] if parents[i] >= 0 else T - 2 for i in kids]
+    return (torch.tensor(kids, dtype=torch.long, device=device),
+            torch.tensor(par, dtype=torch.long, device=device))
+
+
+def _smooth(counts: torch.Tensor, alpha: float) -> torch.Tensor:
+    S = counts.shape[-1]
+    return ((counts + alpha) / (counts.sum(-1, keepdim=True) + S * alpha)).float()
+
+
+# --- simple baselines ------------------------------------------------------------------------------
 def uniform_predictor(tokens: torch.Tensor, S: int) -> torch.Tensor:
-    """The uniform law: loss ``log S`` on any labels (chapter 1)."""
-    return torch.full((tokens.shape[0], S), 1.0 / S, device=tokens.device)
+    """The uniform law ``1/S``; its loss is ``log S`` on any labels (chapter 1, "In-context Markov chains")."""
+    S = check_vocab(S)
+    return torch.full((tokens.shape[0], S), 1.0 / S, dtype=torch.float32, device=tokens.device)
 
 
 def unigram_predictor(tokens: torch.Tensor, S: int, alpha: float) -> torch.Tensor:
-    """In-context token frequencies over all ``T`` tokens, add-``α`` smoothed (chapter 1)."""
-    counts = F.one_hot(tokens, S).sum(1).float()
-    return (counts + alpha) / (tokens.shape[1] + S * alpha)
+    """In-context token frequencies over all ``T`` tokens, add-``α`` smoothed: ``(count + α)/(T + Sα)``.
 
-
-def _children(parents: Sequence[int], device) -> tuple[torch.Tensor, torch.Tensor]:
-    kids = [i for i, p in enumerate(parents) if p >= 0]
-    return (torch.tensor(kids, dtype=torch.long, device=device),
-            torch.tensor([parents[i] for i in kids], dtype=torch.long, device=device))
+    Chapter 1 ("In-context Markov chains"): what a model that ignores the query predicts.
+    """
+    S, alpha = check_vocab(S), check_alpha(alpha)
+    tokens = _check_tokens(tokens, S)
+    return _smooth(F.one_hot(tokens, S).sum(1).double(), alpha)
 
 
 def transition_counts(tokens: torch.Tensor, parents: Sequence[int], S: int) -> torch.Tensor:
-    """``N[b, a, c]``: how often parent token ``a`` is followed by child token ``c`` in sequence ``b``.
+    """Transition counts ``N (n, S, S)``: ``N[b, a, c]`` positions of sequence ``b`` hold ``c``, their parent ``a``.
 
-    Only positions ``i ≤ T-2`` with a parent count; roots do not (chapter 1).
+    Only positions ``i ≤ T-2`` with a parent count; roots and the query do not. These are the
+    sufficient statistics of the transitions (chapter 1, "In-context Markov chains").
     """
+    S = check_vocab(S)
+    tokens = _check_tokens(tokens, S)
     parents = validate_parents(parents, tokens.shape[1])
-    kids, par = _children(parents, tokens.device)
+    kids, par = _edges(parents, tokens.device)
     n = tokens.shape[0]
+    N = torch.zeros(n, S * S, dtype=torch.float32, device=tokens.device)
     idx = tokens[:, par] * S + tokens[:, kids]  # (n, K)
-    N = torch.zeros(n, S * S, device=tokens.device)
-    N.scatter_add_(1, idx, torch.ones_like(idx, dtype=N.dtype))
+    N.scatter_add_(1, idx, torch.ones(idx.shape, dtype=N.dtype, device=N.device))
     return N.view(n, S, S)
 
 
 def in_context_estimator(tokens: torch.Tensor, parents: Sequence[int], S: int, alpha: float,
-                         count_roots: bool = False, target: torch.Tensor | None = None) -> torch.Tensor:
-    """The in-context estimator (the paper's "Bayes" line; chapters 1 and 2).
+                         count_roots: bool = False) -> torch.Tensor:
+    """The in-context estimator, the paper's "Bayes" line (chapter 1, "In-context Markov chains").
 
-    ``f(s') = (N(q → s') + α) / (N(q → ·) + Sα)`` where ``q = s_{T-1}`` and ``N`` counts the
-    children whose parent token is ``q``. Roots are not counted.
+    ``f(s') = (N(q → s') + α) / (N(q → ·) + Sα)``, where ``q = s_{T-1}`` and ``N(q → s')`` counts
+    the positions ``i ≤ T-2`` that have a parent holding ``q`` and hold ``s'``. Roots are not
+    counted. It is the posterior mean of ``π[q]`` given the transitions alone; it ignores what the
+    roots (drawn from ``μ_π``) say about ``π``, so it is *not* the Bayes-optimal predictor when
+    there are roots (see :func:`bayes_predictor`).
 
-    ``count_roots=True`` reproduces the research code's slip: its sequence array ends with the
-    target token ``s_T``, so a root's parent index ``-1`` reads ``s_T``, and every root counts as a
-    child of ``q`` exactly when ``s_T = q``. Pass the ``target`` tokens ``(n,)`` for that variant
-    (:func:`roots_counted_loss` takes the expectation over the target instead).
+    ``count_roots=True`` reproduces the slip of the paper's research code: it strips the query off
+    the sequence and then indexes the rest with the parent array, so a root's parent index ``-1``
+    reads the last remaining token ``s_{T-2}``. Each root thus counts as a child of ``q`` whenever
+    ``s_{T-2} = q``. On the chain at ``S=10, T=20, α=0.1`` the slip costs about 0.013 nats, the
+    gap between the paper's 1.766 and 1.778.
     """
+    S, alpha = check_vocab(S), check_alpha(alpha)
+    tokens = _check_tokens(tokens, S)
     parents = validate_parents(parents, tokens.shape[1])
-    kids, par = _children(parents, tokens.device)
-    q = tokens[:, -1:]
-    match = (tokens[:, par] == q).float()  # (n, K)
-    counts = torch.einsum("nk,nks->ns", match, F.one_hot(tokens[:, kids], S).float())
-    total = match.sum(1, keepdim=True)
-    if count_roots:
-        if target is None:
-            raise ValueError("count_roots=True needs the target tokens (n,): a root's parent index -1 reads s_T")
-        roots = [i for i, p in enumerate(parents) if p < 0]
-        if roots:
-            hit = (target == tokens[:, -1]).float()[:, None]  # (n, 1): the root reads s_T; it counts if s_T = q
-            root_counts = F.one_hot(tokens[:, roots], S).float().sum(1)  # (n, S)
-            counts = counts + hit * root_counts
-            total = total + hit * len(roots)
-    return (counts + alpha) / (total + S * alpha)
+    kids, par = _edges(parents, tokens.device, count_roots)
+    match = (tokens[:, par] == tokens[:, -1:]).double()  # (n, K): the parent holds the query token
+    counts = torch.einsum("nk,nks->ns", match, F.one_hot(tokens[:, kids], S).double())
+    return _smooth(counts, alpha)
 
 
-def roots_counted_loss(tokens: torch.Tensor, labels: torch.Tensor, parents: Sequence[int], S: int, alpha: float,
-                       reduction: str = "mean") -> torch.Tensor:
-    """Loss of the research code's root-counting estimator, in expectation over the target ``s_T ~ y`` (chapter 1).
+# --- the hand-built circuit (chapter 3) -------------------------------------------------------------
+def matching_children_average(tokens: torch.Tensor, parents: Sequence[int], S: int,
+                              no_match: str = "zero") -> tuple[torch.Tensor, torch.Tensor]:
+    """What a perfect induction head attends to (chapter 3, "The disentangled transformer").
 
-    The slip changes the prediction only when ``s_T = q``, which happens with probability ``y_q``.
+    ``v (n, S)``: the average one-hot token of the *matching children*, the positions ``i ≤ T-2``
+    with a parent whose token equals the query ``q``. When no child matches, ``v = 0`` by default
+    (``no_match="zero"``: a uniform read-out, like the estimator's), which isolates the read-out's
+    own cost; ``no_match="all"`` gives the average over **all** children instead, which is what
+    the hand-built head (roots masked out, every child scored alike) actually attends to. (``v = 0`` if the
+    graph has no children at all.) Also returns ``counts (n,)``, the number of
+    matching children; wherever ``counts > 0``, ``(counts·v + α)/(counts + Sα)`` is exactly the
+    in-context estimator: the circuit cannot do that smoothing, its read-out is ``softmax(c·v)``.
     """
+    S = check_vocab(S)
+    if no_match not in ("all", "zero"):
+        raise ValueError(f"no_match must be 'all' or 'zero', got {no_match!r}")
+    tokens = _check_tokens(tokens, S)
+    parents = validate_parents(parents, tokens.shape[1])
+    kids, par = _edges(parents, tokens.device)
     n = tokens.shape[0]
-    q = tokens[:, -1]
-    with_roots = in_context_estimator(tokens, parents, S, alpha, count_roots=True, target=q)
-    without = in_context_estimator(tokens, parents, S, alpha)
-    yq = labels[torch.arange(n, device=labels.device), q]
-    per = yq * soft_cross_entropy(with_roots, labels, "none") + (1 - yq) * soft_cross_entropy(without, labels, "none")
-    return _reduce(per, reduction)
-
-
-def matching_children_average(tokens: torch.Tensor, parents: Sequence[int], S: int):
-    """``v``: the average one-hot token of the children whose parent token equals the query (chapter 3).
-
-    ``v`` is the zero vector when no child matches (so ``softmax(c·v)`` is uniform there, like the
-    estimator). Returns ``(v (n, S), counts (n,))`` with ``counts`` the number of matching
-    children, so that ``(counts·v + α)/(counts + Sα)`` is exactly the in-context estimator.
-    """
-    parents = validate_parents(parents, tokens.shape[1])
-    kids, par = _children(parents, tokens.device)
-    match = (tokens[:, par] == tokens[:, -1:]).float()
+    if kids.numel() == 0:
+        return torch.zeros(n, S, device=tokens.device), torch.zeros(n, device=tokens.device)
+    onehot = F.one_hot(tokens[:, kids], S).float()  # (n, K, S)
+    match = (tokens[:, par] == tokens[:, -1:]).float()  # (n, K)
     counts = match.sum(1)
-    v = torch.einsum("nk,nks->ns", match, F.one_hot(tokens[:, kids], S).float()) / counts.clamp_min(1)[:, None]
+    fallback = torch.ones_like(match) if no_match == "all" else torch.zeros_like(match)
+    weights = torch.where(counts[:, None] > 0, match, fallback)
+    v = torch.einsum("nk,nks->ns", weights, onehot) / weights.sum(1, keepdim=True).clamp_min(1)
     return v, counts
 
 
 def readout_floor(tokens: torch.Tensor, labels: torch.Tensor, parents: Sequence[int], S: int,
-                  tol: float = 1e-7, max_iter: int = 100) -> tuple[float, float]:
-    """The read-out floor: ``min_c`` of the mean loss of ``softmax(c·v)`` (chapter 3).
+                  no_match: str = "zero", tol: float = 1e-6, max_iter: int = 100) -> tuple[float, float]:
+    """The read-out floor ``min_c`` mean loss of ``softmax(c·v)`` (chapter 3, "The disentangled transformer").
 
-    ``v`` is the matching-children average (zero when nothing matches): what a perfect induction
-    head feeds its softmax read-out. Because ``softmax(c·v)`` ignores how many children matched
-    while the estimator grows more confident with every match, even the perfect circuit sits above
-    the estimator line; a trained model with finite attention can beat this floor slightly. The loss is convex in ``c``; Newton's method (in float64) finds the minimum.
-    Returns ``(loss, c)``.
+    ``v`` is the matching-children average (:func:`matching_children_average`, with its
+    ``no_match`` rule): the exact output of a perfect induction head, which its read-out turns into
+    ``softmax(c·v)``. That prediction does not depend on how many children matched, while the
+    estimator grows more confident with every match, so even the perfect circuit sits above the
+    estimator line. (On the chain at ``S=10, T=20, α=0.1``: ≈ 0.05 nats above with the default
+    ``no_match="zero"``; ≈ 0.13 with ``"all"``, where the circuit also pays for the sequences in
+    which nothing matches.)
+
+    The mean loss is convex in the scalar ``c`` (a log-sum-exp minus a linear term): a safeguarded
+    Newton method in float64 (bisection whenever a step leaves the bracket) finds the minimiser to
+    ``tol`` in ``c``. Returns ``(loss, c)`` as floats.
     """
-    v, _ = matching_children_average(tokens, parents, S)
-    v, y = v.double(), labels.double()
-    ybar = (y * v).sum(-1)  # the linear term of the loss: -c Σ y v
+    v, _ = matching_children_average(tokens, parents, S, no_match)
+    v, y = v.double(), labels.to(v.device).double()
+    ysum, yv = y.sum(-1), (y * v).sum(-1)
 
-    def stats(c):
+    def grad_hess(c: float) -> tuple[float, float]:
         p = torch.softmax(c * v, -1)
         m1 = (p * v).sum(-1)
-        return p, m1, (p * v * v).sum(-1) - m1**2
+        var = (p * v * v).sum(-1) - m1**2
+        return float((ysum * m1 - yv).mean()), float((ysum * var).mean())
 
-    c = 1.0
-    for _ in range(max_iter):
-        _, m1, var = stats(c)
-        grad = float((m1 - ybar).mean())
-        hess = float(var.mean())
-        step = grad / max(hess, 1e-12)
-        c_new = max(c - step, 0.0) if c - step > -50 else c / 2
-        if abs(c_new - c) < tol:
-            c = c_new
+    # Bracket the root of the (non-decreasing) derivative, growing outwards from c = 0.
+    g0, _ = grad_hess(0.0)
+    direction = -1.0 if g0 > 0 else 1.0
+    lo, hi, step = 0.0, 0.0, 1.0
+    while True:
+        hi = direction * step
+        if (grad_hess(hi)[0] > 0) == (direction > 0) or step > 1e6:
             break
-        c = c_new
+        lo, step = hi, step * 2
+    lo, hi = min(lo, hi), max(lo, hi)
+    c = 0.5 * (lo + hi)
+    for _ in range(max_iter):
+        g, h = grad_hess(c)
+        if g > 0:
+            hi = c
+        else:
+            lo = c
+        new = c - g / h if h > 0 else 0.5 * (lo + hi)
+        if not lo < new < hi:
+            new = 0.5 * (lo + hi)
+        done = abs(new - c) < tol
+        c = new
+        if done or hi - lo < tol:
+            break
     loss = float(soft_cross_entropy_from_logits(c * v, y))
     return loss, float(c)
 
 
-# --- several parents (chapter 7) ---------------------------------------------------------------
-def k_parent_estimator(tokens: torch.Tensor, parent_lists: Sequence[Sequence[int]], S: int, alpha: float) -> torch.Tensor:
-    """The conditional k-gram estimator for the multi-parent task (chapter 7).
+# --- several parents (chapter 7) -------------------------------------------------------------------
+def k_parent_estimator(tokens: torch.Tensor, parent_lists: Sequence[Sequence[int]], S: int,
+                       alpha: float) -> torch.Tensor:
+    """The conditional k-gram estimator of the multi-parent task (chapter 7, "Several parents").
 
-    The target (position ``T``) has parents ``p_1 … p_k``; count the positions ``i ≤ T-1`` with
-    exactly ``k`` parents whose parent tokens equal the target's, and smooth with ``α``. Roots are
-    uniform in this task, so the posterior is conjugate and this *is* the Bayes-optimal predictor.
+    The target (position ``T``) has parents ``(p_1 … p_k)``. Count the positions ``i ≤ T-1`` with
+    exactly ``k`` parents whose tokens equal, in order, the target's parent tokens
+    ``(s_{p_1(T)} … s_{p_k(T)})``, and predict ``(N(· → s') + α)/(N + Sα)``. All positions with
+    ``k`` parents share one table ``π_k``, whose rows have a Dirichlet prior, and roots are
+    uniform (they say nothing about ``π_k``): the posterior of the target's row is conjugate, and
+    this estimator **is** the Bayes-optimal predictor ``E[π_k[row] | s_0 … s_{T-1}]``.
     """
+    S, alpha = check_vocab(S), check_alpha(alpha)
+    tokens = _check_tokens(tokens, S)
     T = tokens.shape[1]
     lists = validate_parent_lists(parent_lists, T)
     target = lists[T]
@@ -200,103 +257,190 @@ def k_parent_estimator(tokens: torch.Tensor, parent_lists: Sequence[Sequence[int
     pos = [i for i in range(T) if len(lists[i]) == k]
     n = tokens.shape[0]
     if not pos:
-        return torch.full((n, S), 1.0 / S, device=tokens.device)
-    par = torch.tensor([lists[i] for i in pos], device=tokens.device)  # (P, k)
-    tpar = torch.tensor(target, device=tokens.device)  # (k,)
-    match = (tokens[:, par] == tokens[:, tpar].unsqueeze(1)).all(-1).float()  # (n, P)
-    counts = torch.einsum("np,nps->ns", match, F.one_hot(tokens[:, pos], S).float())
-    return (counts + alpha) / (match.sum(1, keepdim=True) + S * alpha)
+        return uniform_predictor(tokens, S)
+    par = torch.tensor([lists[i] for i in pos], dtype=torch.long, device=tokens.device)  # (P, k)
+    tpar = torch.tensor(target, dtype=torch.long, device=tokens.device)  # (k,)
+    match = (tokens[:, par] == tokens[:, tpar].view(n, 1, k)).all(-1).double()  # (n, P)
+    counts = torch.einsum("np,nps->ns", match, F.one_hot(tokens[:, pos], S).double())
+    return _smooth(counts, alpha)
 
 
 def one_parent_estimator(tokens: torch.Tensor, S: int, alpha: float) -> torch.Tensor:
-    """The one-parent baseline of the multi-parent task: the bigram estimator on parent ``i-1`` alone (chapter 7)."""
-    q = tokens[:, -1:]
-    match = (tokens[:, :-1] == q).float()  # positions i-1 = 0 … T-2, children i = 1 … T-1
-    counts = torch.einsum("nk,nks->ns", match, F.one_hot(tokens[:, 1:], S).float())
-    return (counts + alpha) / (match.sum(1, keepdim=True) + S * alpha)
+    """The one-parent baseline of the multi-parent task (chapter 7, "Several parents").
 
-
-# --- the true Bayes-optimal predictor (chapter 1) ----------------------------------------------
-def bayes_predictor(tokens: torch.Tensor, parents: Sequence[int], S: int, alpha: float, n_draws: int = 256,
-                    generator: torch.Generator | None = None, chunk_size: int | None = None):
-    """The posterior mean ``E[π[q] | s_0 … s_{T-1}]`` by self-normalised importance sampling (chapter 1).
-
-    Proposal: the conjugate posterior, each row ``a`` of ``π`` drawn ``Dirichlet(α + N[a, :])``
-    (the transitions' likelihood). Weight: the roots' likelihood ``Π_r μ_π(s_r)``, which the
-    conjugate part leaves out (computed in log space). The exactly known conjugate posterior mean
-    serves as a control variate, which removes most of the Monte-Carlo noise. Returns ``(probs (n, S), ess (n,))`` with
-    the effective sample size ``(Σw)² / Σw²`` of each sequence. Without roots the weights are
-    constant and the answer is the in-context estimator, up to Monte-Carlo error.
+    It pretends the target's only parent is ``T-1`` and counts the transitions ``s_{i-1} → s_i``,
+    ``i = 1 … T-1``, with ``s_{i-1} = s_{T-1}``: the bigram in-context estimator.
     """
+    S, alpha = check_vocab(S), check_alpha(alpha)
+    tokens = _check_tokens(tokens, S)
+    match = (tokens[:, :-1] == tokens[:, -1:]).double()  # parents i-1 = 0 … T-2 of children i = 1 … T-1
+    counts = torch.einsum("nk,nks->ns", match, F.one_hot(tokens[:, 1:], S).double())
+    return _smooth(counts, alpha)
+
+
+# --- the true Bayes-optimal predictor (chapter 1) --------------------------------------------------
+def _gamma(conc: torch.Tensor, size: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """Standard gamma variates (float64) of shape ``size``, concentrations ``conc`` broadcast to it.
+
+    On the CPU NumPy's sampler, seeded from ``generator`` (as :func:`causal_tutorial.tasks.sample_gamma`
+    does), is faster than torch's; elsewhere ``torch._standard_gamma`` runs on the device.
+    Deterministic given the generator.
+    """
+    if conc.device.type == "cpu":
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        rng = np.random.Generator(np.random.SFC64(seed))
+        return torch.from_numpy(rng.standard_gamma(conc.numpy(), size=size))
+    return torch._standard_gamma(conc.expand(size).contiguous(), generator=generator)
+
+
+def _dirichlet(conc: torch.Tensor, size: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """Rows ``Dirichlet(conc)`` (last axis), shape ``size``; an all-underflow row becomes uniform."""
+    g = _gamma(conc, size, generator)
+    p = g / g.sum(-1, keepdim=True)
+    return torch.where(torch.isfinite(p), p, torch.full_like(p, 1.0 / size[-1]))
+
+
+def _eliminate(P: torch.Tensor) -> tuple[dict, dict, dict]:
+    """Grassmann–Taksar–Heyman elimination of states ``S-1 … 1`` of ``P (…, S, S)``; row 0 is not read.
+
+    This is the elimination of :func:`causal_tutorial.tasks.stationary_distribution`, kept apart so
+    that row 0 can be swapped afterwards (:func:`_visits`). Returns, for each eliminated state
+    ``k``: ``1/s_k``, the normalised row ``A[k, :k]/s_k`` and the column ``A[1:k, k]/s_k``.
+    """
+    A = P.clone()
+    S = A.shape[-1]
+    inv_s, rows, cols = {}, {}, {}
+    for k in range(S - 1, 0, -1):
+        s = A[..., k, :k].sum(-1, keepdim=True).clamp_min(1e-300)
+        inv_s[k] = 1.0 / s[..., 0]
+        rows[k] = A[..., k, :k] / s
+        cols[k] = A[..., 1:k, k] / s
+        A[..., 1:k, :k] += cols[k].unsqueeze(-1) * A[..., k, :k].unsqueeze(-2)
+    return inv_s, rows, cols
+
+
+def _visits(inv_s: dict, rows: dict, cols: dict, r: torch.Tensor) -> torch.Tensor:
+    """Unnormalised stationary law (``u[0] = 1``) of the matrices of :func:`_eliminate` with row 0 set to ``r``.
+
+    ``r (…, J, S)``: ``J`` candidate rows 0 per matrix. Row 0 enters GTH linearly and the other
+    rows' elimination never reads it, so each candidate costs ``O(S²)`` instead of ``O(S³)``.
+    ``u[s]`` is the expected number of visits to ``s`` between two visits to state 0.
+    """
+    S = r.shape[-1]
+    a = r.clone()
+    c0 = {}
+    for k in range(S - 1, 0, -1):
+        c0[k] = a[..., k] * inv_s[k].unsqueeze(-1)
+        a[..., :k] += a[..., k:k + 1] * rows[k].unsqueeze(-2)
+    u = [torch.ones_like(c0[1])]
+    for k in range(1, S):
+        uk = c0[k]
+        if k > 1:
+            uk = uk + (torch.stack(u[1:k], -1) * cols[k].unsqueeze(-2)).sum(-1)
+        u.append(uk)
+    return torch.stack(u, -1)
+
+
+def bayes_predictor(tokens: torch.Tensor, parents: Sequence[int], S: int, alpha: float, n_draws: int = 256,
+                    generator: torch.Generator | None = None, chunk_size: int | None = None,
+                    row_draws: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """The true Bayes-optimal predictor ``E[π[q] | s_0 … s_{T-1}]`` (chapter 1, "In-context Markov chains").
+
+    The likelihood of a sequence is ``Π_roots μ_π(s_r) · Π_children π[s_{p(i)}, s_i]``. The second
+    factor is conjugate to the Dirichlet prior, the first (through the stationary law ``μ_π``) is
+    not. Self-normalised importance sampling: draw ``π`` from the conjugate posterior (row ``a``
+    ~ ``Dirichlet(α + N[a, :])``, :func:`transition_counts`), weight it by the roots' likelihood
+    ``w = Π_r μ_π(s_r)`` (in log space; ``μ`` by GTH elimination, as in
+    :func:`causal_tutorial.tasks.stationary_distribution`), and return ``Σ w π[q] / Σ w``.
+
+    The draws are structured to beat the noise: each of the ``n_draws`` draws of the whole matrix
+    is paired with ``row_draws`` fresh draws of the query row ``π[q]`` (all from the same conjugate
+    proposal, so the estimate is the plain self-normalised one over ``n_draws × row_draws`` pairs).
+    A new query row only costs ``O(S²)`` (it enters the elimination linearly), and the query row
+    is where the noise is: with ``α = 0.1`` a single draw of it is nearly one-hot, and the
+    log-loss of a noisy average is biased upwards. ``row_draws=1`` is the textbook estimator.
+    Check convergence with :func:`bayes_loss_curve`.
+
+    Returns ``(probs (n, S), ess (n,))``, with the effective sample size ``(Σ W)² / Σ W²`` of the
+    ``n_draws`` whole-matrix weights ``W_k`` (each summed over its query rows), so ``1 ≤ ess ≤
+    n_draws``. Sequences are processed in chunks of ``chunk_size`` (default: about 4·10⁶ numbers
+    per array, a few hundred MB of working memory); the result is deterministic given the
+    generator and the chunk size.
+    """
+    S, alpha = check_vocab(S), check_alpha(alpha)
+    tokens = _check_tokens(tokens, S)
     parents = validate_parents(parents, tokens.shape[1])
-    if n_draws < 1:
-        raise ValueError(f"n_draws must be a positive int, got {n_draws}")
-    g = generator if generator is not None else torch.Generator(device=tokens.device).manual_seed(0)
-    n, T = tokens.shape
-    roots = torch.tensor([i for i, p in enumerate(parents) if p < 0], dtype=torch.long, device=tokens.device)
-    N = transition_counts(tokens, parents, S)  # (n, S, S)
+    for name, value in (("n_draws", n_draws), ("row_draws", row_draws)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    dev = tokens.device
+    g = generator if generator is not None else torch.Generator(device=dev).manual_seed(0)
+    n, K, J = tokens.shape[0], n_draws, row_draws
     if chunk_size is None:
-        chunk_size = max(1, 2_000_000 // (n_draws * S * S))
+        chunk_size = max(1, 4_000_000 // (K * (S * S + J * S)))
+    roots = [i for i, p in enumerate(parents) if p < 0]
+    N = transition_counts(tokens, parents, S).double()  # (n, S, S)
+    ar = torch.arange(S - 1, device=dev)
     probs, ess = [], []
     for lo in range(0, n, chunk_size):
         hi = min(n, lo + chunk_size)
         m = hi - lo
-        conc = (N[lo:hi] + alpha).unsqueeze(1).expand(m, n_draws, S, S).double()
-        gam = torch._standard_gamma(conc, generator=g) if conc.device.type != "cpu" else _cpu_gamma(conc, g)
-        pi = gam / gam.sum(-1, keepdim=True).clamp_min(1e-300)  # (m, K, S, S)
         q = tokens[lo:hi, -1]
-        rows = pi[torch.arange(m, device=pi.device), :, q]  # (m, K, S)
-        if len(roots):
-            mu = stationary_distribution(pi)  # (m, K, S)
-            rt = tokens[lo:hi, roots]  # (m, R)
-            logw = torch.gather(mu, 2, rt.unsqueeze(1).expand(m, n_draws, len(roots))).clamp_min(1e-300).log().sum(-1)
-            w = torch.softmax(logw, dim=1)  # (m, K), normalised weights
-        else:
-            w = torch.full((m, n_draws), 1.0 / n_draws, dtype=pi.dtype, device=pi.device)
-        # Control variate: the conjugate posterior mean m of row q is known exactly, and the plain
-        # average of the draws estimates it; subtracting that error removes most of the noise
-        # (with constant weights the answer is exactly m, the in-context estimator).
-        Nq = N[lo:hi][torch.arange(m, device=N.device), q].double()  # (m, S)
-        mean_q = (Nq + alpha) / (Nq.sum(-1, keepdim=True) + S * alpha)
-        f = mean_q + ((w - 1.0 / n_draws).unsqueeze(-1) * rows).sum(1)
-        f = torch.maximum(f, 1e-3 * mean_q)  # a rare negative correction is clipped, then renormalised
-        probs.append((f / f.sum(-1, keepdim=True)).float())
-        ess.append((1.0 / (w**2).sum(1)).float())
+        # Relabel the tokens so that q is state 0: perm[b, i] = original token at new index i.
+        perm = torch.cat([q[:, None], ar + (ar >= q[:, None]).long()], 1)  # (m, S)
+        Np = torch.gather(torch.gather(N[lo:hi], 1, perm[:, :, None].expand(m, S, S)), 2,
+                          perm[:, None, :].expand(m, S, S))
+        conc = Np + alpha  # (m, S, S); row 0 is the query row
+        inv_s, rows, cols = _eliminate(_dirichlet(conc[:, None], (m, K, S, S), g))
+        r = _dirichlet(conc[:, None, None, 0], (m, K, J, S), g)  # (m, K, J, S): query rows, relabelled
+        u = _visits(inv_s, rows, cols, r)
+        log_mu = u.clamp_min(1e-300).log() - u.sum(-1, keepdim=True).log()
+        rt = tokens[lo:hi, roots]  # (m, R) root tokens, relabelled below
+        rt = torch.where(rt == q[:, None], 0, rt + (rt < q[:, None]).long())
+        logw = torch.gather(log_mu, 3, rt[:, None, None, :].expand(m, K, J, len(roots))).sum(-1)
+        w = torch.softmax(logw.reshape(m, K * J), 1).view(m, K, J)
+        f = (w.unsqueeze(-1) * r).sum((1, 2))  # (m, S), relabelled
+        probs.append(torch.empty_like(f).scatter_(1, perm, f).float())
+        ess.append((1.0 / (w.sum(2) ** 2).sum(1)).float())
     return torch.cat(probs), torch.cat(ess)
 
 
-def _cpu_gamma(conc: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Gamma variates with the given concentrations on the CPU, seeded from ``g``."""
-    import numpy as np
-
-    seed = int(torch.randint(0, 2**62, (1,), generator=g))
-    rng = np.random.Generator(np.random.SFC64(seed))
-    return torch.from_numpy(rng.standard_gamma(conc.numpy()))
-
-
 def bayes_loss_curve(tokens: torch.Tensor, labels: torch.Tensor, parents: Sequence[int], S: int, alpha: float,
-                     draws: Sequence[int] = (16, 64, 256), generator: torch.Generator | None = None) -> dict:
+                     draws: Sequence[int] = (16, 64, 256, 1024), generator: torch.Generator | None = None,
+                     row_draws: int = 16) -> dict[int, tuple[float, float]]:
     """The Bayes predictor's loss against the number of importance draws: ``{K: (mean, standard error)}``.
 
-    The log of a noisy weighted average is biased upwards, so the curve falls and flattens as the
-    number of draws grows; its plateau is the Bayes floor (chapter 1).
+    Chapter 1 ("In-context Markov chains"), single-parent task. The plug-in ``log`` of a noisy weighted average is
+    biased upwards (by about ``Σ_s y_s Var(f_s) / (2 f_s²)``, which shrinks like ``1/K``), so the
+    curve falls and flattens as ``K`` (``n_draws``; each with ``row_draws`` query rows) grows; its
+    plateau is the Bayes floor. The standard error is that of the mean over sequences.
     """
-    out = {}
+    g = generator if generator is not None else torch.Generator(device=tokens.device).manual_seed(0)
+    out: dict[int, tuple[float, float]] = {}
     for K in draws:
-        f, _ = bayes_predictor(tokens, parents, S, alpha, n_draws=K, generator=generator)
-        per = soft_cross_entropy(f, labels, reduction="none")
-        out[int(K)] = (float(per.mean()), float(per.std() / per.numel() ** 0.5))
+        f, _ = bayes_predictor(tokens, parents, S, alpha, n_draws=int(K), generator=g, row_draws=row_draws)
+        out[int(K)] = _mean_se(soft_cross_entropy(f, labels, reduction="none"))
     return out
 
 
-def baseline_losses(task, tokens: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None,
-                    bayes_draws: int = 256) -> dict:
-    """The loss of every baseline on one test set, with standard errors under ``<name>_se``.
+# --- every baseline at once -------------------------------------------------------------------------
+def _mean_se(per: torch.Tensor) -> tuple[float, float]:
+    per = per.double()
+    se = float(per.std() / math.sqrt(per.numel())) if per.numel() > 1 else float("nan")
+    return float(per.mean()), se
 
-    Single-parent tasks: ``uniform``, ``unigram``, ``estimator``, ``estimator_roots_counted``,
-    ``bayes`` (plus ``bayes_ess``), ``readout_floor`` (plus ``readout_c``). Multi-parent tasks:
-    ``uniform``, ``unigram``, ``estimator`` (k-parent), ``one_parent``, ``bayes`` (= the k-parent
-    estimator, whose posterior is conjugate).
+
+def baseline_losses(task, tokens: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None,
+                    bayes_draws: int = 256, bayes_row_draws: int = 16) -> dict[str, float]:
+    """The loss of every baseline on one test set, with standard errors under ``<name>_se`` (chapters 1, 3, 7).
+
+    Single-parent tasks (``task.kind == "single"``): ``uniform``, ``unigram``, ``estimator``,
+    ``estimator_roots_counted`` (the research code's slip), ``bayes`` (``bayes_draws`` importance
+    draws of ``π``, each with ``bayes_row_draws`` query rows; ``bayes_ess`` is the mean effective
+    sample size), ``readout_floor`` (``readout_c`` is its
+    scale, fitted on this set). Multi-parent tasks (``"multi"``): ``uniform``, ``unigram``,
+    ``estimator`` (k-parent), ``one_parent`` and ``bayes``, which *is* the k-parent estimator
+    (conjugate posterior). Standard errors are ``std / √n`` of the per-sequence losses.
     """
     S, alpha = task.S, task.alpha
     preds: dict[str, torch.Tensor] = {
@@ -306,22 +450,22 @@ def baseline_losses(task, tokens: torch.Tensor, labels: torch.Tensor, generator:
     extra: dict[str, float] = {}
     if task.kind == "single":
         preds["estimator"] = in_context_estimator(tokens, task.parents, S, alpha)
-        preds["bayes"], ess = bayes_predictor(tokens, task.parents, S, alpha, n_draws=bayes_draws, generator=generator)
+        preds["estimator_roots_counted"] = in_context_estimator(tokens, task.parents, S, alpha, count_roots=True)
+        preds["bayes"], ess = bayes_predictor(tokens, task.parents, S, alpha, n_draws=bayes_draws,
+                                              generator=generator, row_draws=bayes_row_draws)
         extra["bayes_ess"] = float(ess.mean())
-        floor, c = readout_floor(tokens, labels, task.parents, S)
+        _, c = readout_floor(tokens, labels, task.parents, S)
         v, _ = matching_children_average(tokens, task.parents, S)
-        preds["readout_floor"] = torch.softmax(c * v, -1)
+        preds["readout_floor"] = torch.softmax(c * v.double(), -1).float()
         extra["readout_c"] = c
-    else:
+    elif task.kind == "multi":
         preds["estimator"] = k_parent_estimator(tokens, task.parent_lists, S, alpha)
         preds["one_parent"] = one_parent_estimator(tokens, S, alpha)
         preds["bayes"] = preds["estimator"]
-    per_seq = {name: soft_cross_entropy(f, labels, reduction="none") for name, f in preds.items()}
-    if task.kind == "single":
-        per_seq["estimator_roots_counted"] = roots_counted_loss(tokens, labels, task.parents, S, alpha, "none")
+    else:
+        raise ValueError(f"task.kind must be 'single' or 'multi', got {task.kind!r}")
     out: dict[str, float] = {}
-    for name, per in per_seq.items():
-        out[name] = float(per.mean())
-        out[f"{name}_se"] = float(per.std() / per.numel() ** 0.5)
+    for name, f in preds.items():
+        out[name], out[f"{name}_se"] = _mean_se(soft_cross_entropy(f, labels, reduction="none"))
     out.update(extra)
     return out

@@ -155,54 +155,15 @@ class DisentangledTransformer(nn.Module):
     def forward(self, tokens: torch.Tensor, check: bool = False) -> torch.Tensor:
         """Logits ``(n, S)`` at the last position: the fast path (same function as :meth:`forward_plain`).
 
-        Layer 1 scores ``x̃_i A x̃_j`` are gathered from ``A`` (the inputs are one-hot) and its
-        outputs are written as token counts plus the attention row itself; the last layer is
-        evaluated for the query position only.
+        Delegates to :func:`causal_tutorial.fastpath.fast_logits`: layer 1 by table look-ups (the
+        inputs are one-hot), the last layer and the read-out at the query position only, and for
+        two-layer models a hand-derived backward pass.
         """
+        from .fastpath import fast_logits
+
         if check:
             check_model_matches_data(self, tokens)
-        n, T = tokens.shape
-        S = self.S
-        dev = tokens.device
-        mask = _causal_mask(T, dev)
-        pos = torch.arange(T, device=dev)
-        L = len(self.heads)
-        # Layer 1 on one-hot inputs.
-        x = None  # dense x̃, built only when a later layer needs all positions densely
-        outs1 = []
-        for j in range(self.heads[0]):
-            A = self.A[j]
-            # q[b, i, :] = A[s_i, :] + A[S + i, :]   (n, T, S+T)
-            q = A[tokens] + A[S + pos]
-            scores = torch.gather(q[..., :S], 2, tokens.unsqueeze(1).expand(n, T, T)) + q[..., S:]
-            att = _masked_softmax(scores, mask)  # (n, T, T)
-            tok_part = torch.zeros(n, T, S, device=dev, dtype=att.dtype).scatter_add_(
-                2, tokens.unsqueeze(1).expand(n, T, T), att)  # Σ_j att[i, j] e_{s_j}
-            outs1.append(torch.cat([tok_part, att], dim=-1))
-        x = self.embed(tokens)
-        h = torch.cat([x, *outs1], dim=-1)  # (n, T, d_1)
-        if L == 1:
-            return h[:, -1] @ self.W
-        k = self.heads[0]
-        for l in range(1, L - 1):  # middle layers: every position, dense
-            outs = [h]
-            for j in range(self.heads[l]):
-                A = self.A[k]
-                k += 1
-                att = _masked_softmax(h @ A @ h.transpose(1, 2), mask)
-                outs.append(att @ h)
-            h = torch.cat(outs, dim=-1)
-        # Last layer: the query position only.
-        hq = h[:, -1]  # (n, d)
-        outs = [hq]
-        for j in range(self.heads[-1]):
-            A = self.A[k]
-            k += 1
-            # (n, T): row T-1 sees every position. Broadcast-and-sum beats bmm for these thin shapes.
-            scores = (h * (hq @ A).unsqueeze(1)).sum(-1)
-            att = torch.softmax(scores, dim=-1)
-            outs.append((att.unsqueeze(-1) * h).sum(1))
-        return torch.cat(outs, dim=-1) @ self.W
+        return fast_logits(self, tokens)
 
 
 def block_slices(S: int, T: int, heads: Sequence[int], layer: int) -> list[tuple[str, slice]]:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -23,7 +25,9 @@ import torch
 
 from .analysis import attention_on_parents
 from .estimators import soft_cross_entropy, soft_cross_entropy_from_logits
+from .fastpath import fast_loss
 from .io import atomic_torch_save
+from .models import DisentangledTransformer
 
 __all__ = ["Stage", "TrainConfig", "TrainResult", "resolve_device", "train", "make_generator", "model_loss"]
 
@@ -116,10 +120,68 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
 
 def model_loss(model: torch.nn.Module, tokens: torch.Tensor, labels: torch.Tensor, reduction: str = "mean"):
     """The soft-label cross-entropy of any model of :mod:`causal_tutorial.models`."""
+    if reduction == "mean" and isinstance(model, DisentangledTransformer):
+        return fast_loss(model, tokens, labels)  # the same loss, its gradient fused in (fastpath)
     out = model(tokens)
     if getattr(model, "returns_probs", False):
         return soft_cross_entropy(out, labels, reduction=reduction)
     return soft_cross_entropy_from_logits(out, labels, reduction=reduction)
+
+
+# Draw the training batches in a background thread when training on the CPU (see BatchStream).
+PREFETCH_ON_CPU = True
+
+
+class BatchStream:
+    """The training batches, in order, each with the generator state after it was drawn (chapter 4).
+
+    With ``background=True`` a thread draws them up to ``ahead`` steps in advance, so that
+    sampling batch ``k+1`` overlaps training step ``k`` (NumPy's gamma sampler and torch kernels
+    release the GIL; the CPU has a core for each). The thread is the generator's only user and
+    draws in order, so the batches are exactly those of calling ``task.sample(batch_size,
+    generator)`` in the loop. A checkpoint saves the state that comes with the last batch used,
+    so a resumed run continues the same stream (batches drawn ahead but not used are drawn again).
+    ``count`` bounds the number of batches drawn.
+    """
+
+    def __init__(self, task, batch_size: int, generator: torch.Generator, count: int, background: bool,
+                 ahead: int = 2):
+        self._draw = lambda: (*task.sample(batch_size, generator), generator.get_state())
+        self._thread = None
+        if background and count > 0:
+            self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(count,), name="batch-stream", daemon=True)
+            self._thread.start()
+
+    def _run(self, count: int) -> None:
+        try:
+            for _ in range(count):
+                item = self._draw()
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.05)
+                        break
+                    except queue.Full:
+                        pass
+                if self._stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the training loop, which raises it
+            self._queue.put((exc,))
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(tokens, labels, generator state after drawing them)``."""
+        if self._thread is None:
+            return self._draw()
+        item = self._queue.get()
+        if len(item) == 1:
+            raise item[0]
+        return item
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
 
 
 @dataclass
@@ -238,61 +300,71 @@ def train(
             return
         atomic_torch_save({
             "fingerprint": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "generator": gen.get_state(), "step": step, "history": history,
+            "generator": gen_state, "step": step, "history": history,
             "train_sum": train_sum.detach().cpu(), "train_count": train_count,
         }, checkpoint_path)
 
-    from tqdm.auto import tqdm
+    show = _progress_enabled(progress)
+    if show:
+        from tqdm.auto import tqdm
+    else:  # the plain class: tqdm.auto warns in notebooks without ipywidgets even when disabled
+        from tqdm import tqdm
 
-    bar = tqdm(total=config.steps, initial=start_step, desc=desc, disable=not _progress_enabled(progress),
+    bar = tqdm(total=config.steps, initial=start_step, desc=desc, disable=not show,
                leave=False)
     step = 0
     if start_step == 0:
         history.append(evaluate(0, _lr_at(config, stages[0].lr or config.lr, 0, stages[0].steps)))
         if callback:
             callback(0, model, history[-1])
-    opt = None
-    for stage in stages:
-        stage_start = step
-        stage_end = step + stage.steps
-        if stage_end <= start_step:
-            step = stage_end
-            continue
-        params = _select_params(model, stage.params)
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for p in params:
-            p.requires_grad_(True)
-        base_lr = stage.lr or config.lr
-        opt = _make_optimizer(config, params, base_lr)
-        if opt_state is not None and stage_start <= start_step:
-            opt.load_state_dict(opt_state)
-            opt_state = None
-        step = max(step, start_step)
-        while step < stage_end:
-            lr = _lr_at(config, base_lr, step - stage_start, stage.steps)
-            for grp in opt.param_groups:
-                grp["lr"] = lr
-            tokens, labels = task.sample(config.batch_size, gen)
-            loss = model_loss(model, tokens, labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            train_sum = train_sum + loss.detach()
-            train_count += 1
-            step += 1
-            bar.update(1)
-            if step % config.eval_every == 0 or step == config.steps:
-                history.append(evaluate(step, lr))
-                bar.set_postfix(test_loss=f"{history[-1]['test_loss']:.4f}")
-                if callback:
-                    callback(step, model, history[-1])
-            if stop_after is not None and step >= stop_after:
-                save(step, opt)
-                bar.close()
-                return TrainResult(history, dict(history[-1]))
-            if config.checkpoint_every and step % config.checkpoint_every == 0:
-                save(step, opt)
+    gen_state = gen.get_state()  # what a checkpoint saves: the state after the last batch used
+    batches = BatchStream(task, config.batch_size, gen, config.steps - start_step,
+                          background=PREFETCH_ON_CPU and device.type == "cpu")
+    try:
+        opt = None
+        for stage in stages:
+            stage_start = step
+            stage_end = step + stage.steps
+            if stage_end <= start_step:
+                step = stage_end
+                continue
+            params = _select_params(model, stage.params)
+            for p in model.parameters():
+                p.requires_grad_(False)
+            for p in params:
+                p.requires_grad_(True)
+            base_lr = stage.lr or config.lr
+            opt = _make_optimizer(config, params, base_lr)
+            if opt_state is not None and stage_start <= start_step:
+                opt.load_state_dict(opt_state)
+                opt_state = None
+            step = max(step, start_step)
+            while step < stage_end:
+                lr = _lr_at(config, base_lr, step - stage_start, stage.steps)
+                for grp in opt.param_groups:
+                    grp["lr"] = lr
+                tokens, labels, gen_state = batches.next()
+                loss = model_loss(model, tokens, labels)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                train_sum = train_sum + loss.detach()
+                train_count += 1
+                step += 1
+                bar.update(1)
+                if step % config.eval_every == 0 or step == config.steps:
+                    history.append(evaluate(step, lr))
+                    bar.set_postfix(test_loss=f"{history[-1]['test_loss']:.4f}")
+                    if callback:
+                        callback(step, model, history[-1])
+                if stop_after is not None and step >= stop_after:
+                    save(step, opt)
+                    bar.close()
+                    return TrainResult(history, dict(history[-1]))
+                if config.checkpoint_every and step % config.checkpoint_every == 0:
+                    save(step, opt)
+    finally:
+        batches.close()
     for p in model.parameters():
         p.requires_grad_(True)
     bar.close()
