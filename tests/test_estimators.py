@@ -88,8 +88,9 @@ def test_unigram_and_uniform_equal_brute_force():
 @pytest.mark.parametrize("parents", TINY_GRAPHS)
 def test_matching_children_average_equals_brute_force_in_both_no_match_rules(parents):
     tokens = _tokens(len(parents) + 1, seed=3)
-    v_all, counts = matching_children_average(tokens, parents, S)
+    v_all, counts = matching_children_average(tokens, parents, S, no_match="all")
     v_zero, counts_zero = matching_children_average(tokens, parents, S, no_match="zero")
+    assert torch.equal(matching_children_average(tokens, parents, S)[0], v_zero), "the default is no_match='zero'"
     assert torch.equal(counts, counts_zero)
     for b, seq in enumerate(tokens.tolist()):
         kids = [seq[i] for i, p in enumerate(parents) if p >= 0]
