@@ -18,6 +18,12 @@ and batch size (1024, the training batch, and 65536), measured in one run, round
 
 Prints the environment and a table of ratios; writes ``benchmarks/results/sampler_<device>.json``.
 ``run(quick)`` does it all and returns the results (``benchmarks/run.py`` calls it).
+
+**What each choice buys** (the ablation table): our sampler against itself with one of its
+choices undone, in the same run: torch's gamma sampler instead of NumPy's; one gamma stream
+instead of two; the
+stationary law by the textbook float64 solve instead of float32 GTH; and, on the random tree, one
+position at a time instead of one depth level at a time.
 """
 
 from __future__ import annotations
@@ -101,7 +107,7 @@ def numpy_gamma_one_thread(count: int, alpha: float, rng: np.random.Generator) -
 
 
 def numpy_gamma_as_ours(count: int, alpha: float) -> torch.Tensor:
-    return tasks._numpy_gamma(alpha, (count,), seed=0)
+    return tasks._numpy_gamma(alpha, (count,), seed=0)()
 
 
 def torch_gamma(count: int, alpha: float, g: torch.Generator) -> torch.Tensor:
@@ -152,12 +158,17 @@ def run(quick: bool = False) -> dict:
         for n in BATCHES:
             rounds = (15 if quick else 41) if n <= 4096 else (3 if quick else 7)
             rows.append(measure(case, n, rounds))
+    abl = [ablations(case, n, rounds=(9 if quick else 25) if n <= 4096 else (3 if quick else 5))
+           for case in ("chain S=10 T=20", "random tree S=10 T=20") for n in (1024, 65536)]
     ratios = {}
     for r in rows:
         key = f"{r['case']}, batch {r['batch']}"
         ratios[f"{key}: ours / plain"] = r["ours_vs_plain"]["best"]
         ratios[f"{key}: ours / gamma ceiling (1 thread)"] = r["ours_fraction_of_ceiling"]["best"]
-    result = {"benchmark": "sampler", "quick": quick, "rows": rows, "ratios": ratios,
+    for a in abl:
+        for what, r in a["speedup"].items():
+            ratios[f"{a['case']}, batch {a['batch']}: {what}"] = r["best"]
+    result = {"benchmark": "sampler", "quick": quick, "rows": rows, "ablations": abl, "ratios": ratios,
               "load_average_before": load_before, "load_average_after": common.load_average(),
               "wall_s": time.perf_counter() - t0}
     common.write_result("sampler", result)
@@ -180,6 +191,73 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+# --- what each choice buys --------------------------------------------------------------------------
+def _gth_by_solve(A: torch.Tensor) -> torch.Tensor:
+    """Stand-in for ``tasks._gth_`` (``A (S, S, n)`` → ``μ (S, n)``): the textbook float64 solve."""
+    return tasks.stationary_distribution(A.permute(2, 0, 1), method="solve").T
+
+
+def _one_position_per_level(task: SingleParentTask) -> SingleParentTask:
+    """The same task filled one position at a time (the fill order is by depth, so parents come first)."""
+    levels = []
+    for lv, par in task._levels:
+        for i in range(lv.stop - lv.start):
+            p = slice(par.start + i, par.start + i + 1) if isinstance(par, slice) else par[i:i + 1]
+            levels.append((slice(lv.start + i, lv.start + i + 1), p))
+    slow = SingleParentTask(task.S, task.T, task.parents, task.alpha)
+    slow._levels = levels
+    return slow
+
+
+#: ``{choice undone: module attributes of causal_tutorial.tasks to set}``
+UNDO = {
+    "NumPy gamma (vs torch._standard_gamma)": {"_CPU_GAMMA": "torch"},
+    "two gamma streams (vs one)": {"_THREAD_MIN": 1 << 62},
+    "float32 GTH (vs float64 solve)": {"_gth_": _gth_by_solve},
+}
+
+
+def _undone(settings: dict, fn):
+    def run():
+        old = {k: getattr(tasks, k) for k in settings}
+        for k, v in settings.items():
+            setattr(tasks, k, v)
+        try:
+            return fn()
+        finally:
+            for k, v in old.items():
+                setattr(tasks, k, v)
+    return run
+
+
+def ablations(case: str, n: int, rounds: int) -> dict:
+    """Ours against ours with one choice undone, interleaved; ``speedup[choice]`` = time without / time with."""
+    task = CASES[case]()
+    g = torch.Generator().manual_seed(0)
+    fns = {"ours": lambda: task.sample(n, g)}
+    for what, settings in UNDO.items():
+        fns[what] = _undone(settings, lambda: task.sample(n, g))
+    if task.kind == "single" and len(task._levels) < task.T - 1 - task._n_roots:
+        slow = _one_position_per_level(task)
+        fns["fill by depth level (vs by position)"] = lambda: slow.sample(n, g)
+    t = common.interleaved(fns, rounds, warmup=1)
+    return {"case": case, "batch": n, "seq_per_s": {k: n / v["best"] for k, v in t.items()},
+            "speedup": {k: _ratio(t[k], t["ours"]) for k in fns if k != "ours"}}
+
+
+def ablation_table(result: dict) -> str:
+    """What each choice buys: time with it undone / time of ours (best rounds; median ratio in brackets)."""
+    abl = result.get("ablations", [])
+    cols = list(dict.fromkeys(k for a in abl for k in a["speedup"]))
+    lines = ["| sampler | batch | ours (seq/s) | " + " | ".join(cols) + " |",
+             "|---|---:|---:|" + "---:|" * len(cols)]
+    for a in abl:
+        cells = [f"{a['speedup'][c]['best']:.2f}× ({a['speedup'][c]['median']:.2f}×)" if c in a["speedup"] else "–"
+                 for c in cols]
+        lines.append(f"| {a['case']} | {a['batch']} | {a['seq_per_s']['ours']:,.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (under a minute)")
@@ -194,6 +272,8 @@ def main(argv=None) -> int:
           f"as ours draws them (2 streams, 2 threads) {r0['ceiling_2_threads'] / 1e6:.0f} M; "
           f"torch._standard_gamma {r0['torch_gamma'] / 1e6:.0f} M (chain, batch {res['rows'][0]['batch']})")
     print(table(res))
+    print("\nWhat each choice buys (time with the choice undone / ours):")
+    print(ablation_table(res))
     print(f"({res['wall_s']:.0f} s; load average before/after {res['load_average_before']} / "
           f"{res['load_average_after']}; JSON in benchmarks/results/)")
     return 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import subprocess
 import sys
@@ -130,22 +131,21 @@ def _peak_memory_mib(steps: int) -> float:
     """Peak resident memory (MiB) of a fresh process training the paper's chain configuration for
     ``steps`` steps, including the step-0 evaluation on its 2^16 test sequences."""
     code = (
-        "import sys\n"
-        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
-        "import common\n"
         "from causal_tutorial.experiments import EXPERIMENTS, build_model, build_task\n"
         "from causal_tutorial.training import train\n"
         "exp = EXPERIMENTS['chain']\n"
         "cfg = exp.config('paper', seed=0, device='cpu')\n"
         f"train(build_model(exp, 0), build_task(exp, 'cpu'), cfg, stop_after={steps}, progress=False)\n"
-        "print(common.peak_rss_mib())\n"
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n"
     )
+    # VmHWM (KiB), not ru_maxrss: a child's ru_maxrss starts at its parent's resident size.
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    return float(out.split()[-1])
+    return float(out.split()[-1]) / 1024
 
 
 def run(quick: bool = False) -> dict:
     """Measure everything above; return the results (also written to ``results/training_<device>.json``)."""
+    load_before = os.getloadavg()  # other work on the machine skews timings: record it
     rounds = 5 if quick else 9
     fns = _step_variants()
     slow = {"plain", "plain+sampling"}
@@ -190,6 +190,7 @@ def run(quick: bool = False) -> dict:
                                   "plain_hours": PAPER_STEPS * sec["plain+sampling"] / 3600},
         "peak_rss_mib": _peak_memory_mib(50 if quick else 200),
         "experiments": experiments,
+        "load_average_1_5_15min": {"before": load_before, "after": os.getloadavg()},
     }
     common.write_result("training", result)
     return result

@@ -83,16 +83,20 @@ def sync(device: str) -> None:
 def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1,
                 device: str = "cpu") -> dict[str, dict]:
     """Time each zero-argument callable once per round, in turn, for ``rounds`` rounds (after ``warmup``
-    calls each). Returns ``{name: {"best": s, "median": s, "times": [s, …]}}``."""
+    calls each). The order rotates from round to round, so that no variant always runs right after
+    the same other one (a parallel torch operation leaves OpenMP threads spinning for milliseconds,
+    which slows whatever runs next). Returns ``{name: {"best": s, "median": s, "times": [s, …]}}``,
+    ``times`` in round order."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     sync(device)
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    names = list(fns)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
             t0 = time.perf_counter()
-            fn()
+            fns[name]()
             sync(device)
             times[name].append(time.perf_counter() - t0)
     return {name: {"best": min(t), "median": statistics.median(t), "times": t} for name, t in times.items()}

@@ -37,6 +37,9 @@ def main(argv=None) -> int:
     print()
     print(bench_sampler.table(results["sampler"]))
     print()
+    print("What each choice of the sampler buys (time with the choice undone / ours):")
+    print(bench_sampler.ablation_table(results["sampler"]))
+    print()
     print(bench_training.table(results["training"]))
     print(f"\n(all benchmarks: {time.perf_counter() - t0:.0f} s; JSON in benchmarks/results/)")
     return 0

@@ -6,7 +6,9 @@ chapter 2 the general causal graphs, chapter 7 the multi-parent task.
 Every sampler is fully batched: one call draws ``n`` sequences, each with its **own** transition
 matrix ``π`` (rows i.i.d. ``Dirichlet(α·1_S)``). The only Python loop is over the depth of the
 graph, never over sequences. Randomness comes from a ``torch.Generator``, so a seed fixes every
-batch.
+batch. ``sample_given_law`` draws sequences from a law you give instead of the prior (one fixed
+chain, say): ``sample`` is exactly that method applied to a fresh draw from the prior, and the
+tests use it to compare token counts with a known ``π``.
 
 How the samplers are made fast (``benchmarks/bench_sampler.py`` measures them against the plain
 batched PyTorch way and against the cost of the gamma variates alone):
@@ -28,8 +30,9 @@ batched PyTorch way and against the cost of the gamma variates alone):
   positions sorted by depth, so a depth level is a slice of that buffer and of the uniforms; the
   only gather per level is the parents' rows of the cumulative law, and a token is the number of
   cumulative sums at or below its uniform (inverse-CDF sampling).
-* **Chunks.** On the CPU a large batch is drawn in chunks of about 20 000 sequences, which keeps
-  the working set in cache and bounds the temporary memory.
+* **Chunks.** On the CPU a large batch is drawn in chunks of about 40 000 sequences (at S = 10),
+  which bounds the temporary memory (smaller chunks would fit the caches better, but each chunk
+  pays the fixed cost of a few hundred small operations).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -140,8 +143,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
-def _numpy_gamma(alpha: float, shape: tuple[int, ...], seed: int) -> torch.Tensor:
-    """``Gamma(α)`` variates, float32, from ``_STREAMS`` NumPy SFC64 streams keyed by ``(seed, j)``.
+def _numpy_gamma(alpha: float, shape: tuple[int, ...], seed: int) -> Callable[[], torch.Tensor]:
+    """Start drawing ``Gamma(α)`` variates, float32, from ``_STREAMS`` NumPy SFC64 streams keyed by
+    ``(seed, j)``; returns ``finish``, which draws part 0 in the calling thread, waits for the
+    worker's part and returns the tensor. What the caller does before ``finish()`` overlaps with the
+    worker.
 
     Stream ``j`` always fills part ``j`` of the flat array, so the result depends only on ``seed``
     and ``shape``, not on whether the parts are drawn in parallel.
@@ -149,22 +155,38 @@ def _numpy_gamma(alpha: float, shape: tuple[int, ...], seed: int) -> torch.Tenso
     out = np.empty(shape, dtype=np.float32)
     flat = out.reshape(-1)
     cuts = [len(flat) * j // _STREAMS for j in range(_STREAMS + 1)]
-    parts = [flat[cuts[j]:cuts[j + 1]] for j in range(_STREAMS)]  # contiguous views
 
     def fill(j: int) -> None:
         rng = np.random.Generator(np.random.SFC64([seed, j]))
-        rng.standard_gamma(alpha, out=parts[j], dtype=np.float32)
+        rng.standard_gamma(alpha, out=flat[cuts[j]:cuts[j + 1]], dtype=np.float32)
 
-    pool = _gamma_pool() if out.size >= _THREAD_MIN else None
+    pool = _gamma_pool() if flat.size >= _THREAD_MIN else None
     futures = [pool.submit(fill, j) for j in range(1, _STREAMS)] if pool is not None else []
-    fill(0)
-    if futures:
+
+    def finish() -> torch.Tensor:
+        fill(0)
         for f in futures:
             f.result()
-    else:
-        for j in range(1, _STREAMS):
-            fill(j)
-    return torch.from_numpy(out)
+        if pool is None:
+            for j in range(1, _STREAMS):
+                fill(j)
+        return torch.from_numpy(out)
+
+    return finish
+
+
+def _start_gamma(alpha: float, shape: tuple[int, ...], generator: torch.Generator,
+                 device) -> Callable[[], torch.Tensor]:
+    """Start drawing the variates of :func:`sample_gamma`; calling the result returns them.
+
+    The generator is used here only (one seed on the CPU), so the caller may draw from it meanwhile.
+    """
+    device = torch.device(device)
+    shape = tuple(shape)
+    if device.type == "cpu" and _CPU_GAMMA == "numpy":
+        return _numpy_gamma(alpha, shape, int(torch.randint(0, 2**62, (1,), generator=generator)))
+    G = torch._standard_gamma(torch.full(shape, float(alpha), device=device), generator=generator)
+    return lambda: G
 
 
 def sample_gamma(alpha: float, shape: tuple[int, ...], generator: torch.Generator, device) -> torch.Tensor:
@@ -174,13 +196,7 @@ def sample_gamma(alpha: float, shape: tuple[int, ...], generator: torch.Generato
     split over two streams and threads (see the module's docstring).
     Other devices: ``torch._standard_gamma`` on the device itself.
     """
-    device = torch.device(device)
-    shape = tuple(shape)
-    if device.type == "cpu" and _CPU_GAMMA == "numpy":
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        return _numpy_gamma(alpha, shape, seed)
-    conc = torch.full(shape, float(alpha), device=device)
-    return torch._standard_gamma(conc, generator=generator)
+    return _start_gamma(alpha, shape, generator, device)()
 
 
 def _normalise_rows_(G: torch.Tensor) -> torch.Tensor:
@@ -202,11 +218,6 @@ def sample_dirichlet(alpha: float, shape: tuple[int, ...], S: int, generator: to
     shape = tuple(shape)
     G = sample_gamma(alpha, (S, math.prod(shape)), generator, device)  # the row's entries first
     return _normalise_rows_(G.unsqueeze(-1)).squeeze(-1).T.reshape(*shape, S)
-
-
-def _dirichlet_batch_last(alpha: float, rows: int, S: int, n: int, generator: torch.Generator, device) -> torch.Tensor:
-    """``n`` tables of ``rows`` Dirichlet rows, batch last: ``P (S, rows, n)`` with ``P[b, a, m] = π_m[a, b]``."""
-    return _normalise_rows_(sample_gamma(alpha, (S, rows, n), generator, device))
 
 
 # --- the stationary law -------------------------------------------------------------------------
@@ -346,10 +357,10 @@ class Batch:
         return iter((self.tokens, self.labels))
 
 
-#: On the CPU, large batches are drawn in chunks of about this many law entries (8 MB of float32):
-#: the working set stays in cache and the temporary memory stays bounded. The chunking is part of the
-#: random stream (a function of ``n`` only). Other devices draw a batch in one piece.
-_CHUNK_ENTRIES = 1 << 21
+#: On the CPU, large batches are drawn in chunks of about this many law entries (16 MB of float32),
+#: so that the temporary memory stays bounded. The chunking is part of the random stream (a function
+#: of ``n`` only). Other devices draw a batch in one piece.
+_CHUNK_ENTRIES = 1 << 22
 
 
 def _chunks(n: int, entries_per_sequence: int, device: torch.device) -> list[int]:
@@ -414,10 +425,12 @@ class SingleParentTask:
         ``labels (n, S)`` float32; with ``return_law`` also ``pi (n, S, S)`` and ``mu (n, S)``)."""
         n = _check_n(n)
         g = _default_generator(generator, self.device)
-        parts = []
-        for c in _chunks(n, self.S * self.S, self.device):
-            P = _dirichlet_batch_last(self.alpha, self.S, self.S, c, g, self.device)  # P[b, a, m] = π_m[a, b]
-            parts.append(self._sample_given(P, c, g, return_law))
+        S, dev, parts = self.S, self.device, []
+        for c in _chunks(n, S * S, dev):
+            gammas = _start_gamma(self.alpha, (S, S, c), g, dev)  # batch last: P[b, a, m] = π_m[a, b]
+            u, query = self._uniforms(c, g)  # drawn while the gamma worker runs
+            P = _normalise_rows_(gammas())
+            parts.append(self._sample_given(P, u, query, return_law))
         return _concat(parts)
 
     def sample_given_law(self, pi: torch.Tensor, n: int, generator: torch.Generator | None = None,
@@ -433,13 +446,17 @@ class SingleParentTask:
         n = _check_n(n)
         g = _default_generator(generator, self.device)
         P = _law_to_batch_last(pi, self.S, self.S, n, "pi", self.device)
-        return self._sample_given(P, n, g, return_law)
+        return self._sample_given(P, *self._uniforms(n, g), return_law)
 
-    def _sample_given(self, P: torch.Tensor, n: int, g: torch.Generator, return_law: bool) -> Batch:
+    def _uniforms(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One uniform per slot of the fill order but the last, ``(T-1, n)``, and the queries ``(n,)``."""
+        u = torch.rand(self.T - 1, n, generator=g, device=self.device)
+        return u, torch.randint(0, self.S, (n,), generator=g, device=self.device)
+
+    def _sample_given(self, P: torch.Tensor, u: torch.Tensor, query: torch.Tensor, return_law: bool) -> Batch:
         """Tokens and labels given the laws ``P (S, S, n)`` (batch last, ``P[b, a, m] = π_m[a, b]``; overwritten)."""
         S, T, dev = self.S, self.T, self.device
-        u = torch.rand(T - 1, n, generator=g, device=dev)  # one uniform per slot of the fill order
-        query = torch.randint(0, S, (n,), generator=g, device=dev)
+        n = P.shape[-1]
         m = torch.arange(n, device=dev)
         flat = P.view(S, S * n)  # column a·n + m holds the row π_m[a]
         labels = flat.index_select(1, torch.add(m, query, alpha=n)).T.contiguous()  # π_m[query_m]
@@ -508,10 +525,12 @@ class MultiParentTask:
         ``return_law`` also ``pi (n, S^k, S)``, the table of the target's ``k``."""
         n = _check_n(n)
         g = _default_generator(generator, self.device)
-        parts = []
-        for c in _chunks(n, sum(self.S ** (k + 1) for k in self.ks), self.device):
-            tables = {k: _dirichlet_batch_last(self.alpha, self.S**k, self.S, c, g, self.device) for k in self.ks}
-            parts.append(self._sample_given(tables, c, g, return_law))
+        S, dev, parts = self.S, self.device, []
+        for c in _chunks(n, sum(S ** (k + 1) for k in self.ks), dev):
+            gammas = {k: _start_gamma(self.alpha, (S, S**k, c), g, dev) for k in self.ks}  # batch last
+            u, roots = self._uniforms(c, g)  # drawn while the gamma worker runs
+            tables = {k: _normalise_rows_(draw()) for k, draw in gammas.items()}
+            parts.append(self._sample_given(tables, u, roots, return_law))
         return _concat(parts)
 
     def sample_given_law(self, tables: Mapping[int, torch.Tensor], n: int, generator: torch.Generator | None = None,
@@ -523,16 +542,23 @@ class MultiParentTask:
         if not isinstance(tables, Mapping) or sorted(tables) != self.ks:
             raise ValueError(f"tables must map each number of parents {self.ks} to a table")
         P = {k: _law_to_batch_last(t, self.S**k, self.S, n, f"tables[{k}]", self.device) for k, t in tables.items()}
-        return self._sample_given(P, n, g, return_law)
+        return self._sample_given(P, *self._uniforms(n, g), return_law)
 
-    def _sample_given(self, tables: dict[int, torch.Tensor], n: int, g: torch.Generator, return_law: bool) -> Batch:
-        S, T, dev = self.S, self.T, self.device
+    def _uniforms(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One uniform per child slot of the fill order, ``(T-R, n)``, and the ``R`` uniform roots ``(R, n)``."""
         R = self._n_roots
-        u = torch.rand(T - R, n, generator=g, device=dev)  # one uniform per child slot
+        u = torch.rand(self.T - R, n, generator=g, device=self.device)
+        return u, torch.randint(0, self.S, (R, n), generator=g, device=self.device)
+
+    def _sample_given(self, tables: dict[int, torch.Tensor], u: torch.Tensor, roots: torch.Tensor,
+                      return_law: bool) -> Batch:
+        """Tokens and labels given the tables ``{k: (S, S^k, n)}`` (batch last), the uniforms and the roots."""
+        S, T, dev = self.S, self.T, self.device
+        R, n = self._n_roots, roots.shape[-1]
         m = torch.arange(n, device=dev)
         C = {k: _cumulative(P).view(S, -1) for k, P in tables.items()}  # column r·n + m: row r of π_m
         tokens = torch.empty(T, n, dtype=torch.long, device=dev)  # rows in fill order
-        tokens[:R] = torch.randint(0, S, (R, n), generator=g, device=dev)  # roots are uniform
+        tokens[:R] = roots
 
         def column(par: Sequence) -> torch.Tensor:  # the parents' row r (base S) as a column r·n + m
             r = tokens[par[0]]

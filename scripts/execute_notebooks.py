@@ -19,15 +19,31 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _keep_cell_ids(nb, old) -> None:
+    """Give each cell the id of the same cell (same source, in order) in the previous notebook, so
+    that re-executing changes only what really changed (jupytext makes new ids when it reads a twin)."""
+    ids: dict[str, list[str]] = {}
+    for c in old.cells:
+        if c.get("id"):
+            ids.setdefault(c.source, []).append(c["id"])
+    for c in nb.cells:
+        if ids.get(c.source):
+            c["id"] = ids[c.source].pop(0)
+
+
 def execute(path: Path, timeout: int = 900) -> float:
     py = path.with_suffix(".py")
-    if py.exists() and (not path.exists() or py.stat().st_mtime > path.stat().st_mtime):
+    old = nbformat.read(path, as_version=4) if path.exists() else None
+    if py.exists() and (old is None or py.stat().st_mtime > path.stat().st_mtime):
         nb = jupytext.read(py)
+        if old is not None:
+            _keep_cell_ids(nb, old)
     else:
-        nb = nbformat.read(path, as_version=4)
+        nb = old
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     t0 = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
     dt = time.perf_counter() - t0
     nbformat.write(nb, path)
     jupytext.write(nb, py, fmt="py:percent")

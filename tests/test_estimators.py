@@ -19,6 +19,15 @@ S, ALPHA = 3, 0.1
 TINY_GRAPHS = [(-1, 0, 1, 2, 3), (-1, 0, -1, 2, -1), (-1, 0, 0, -1, 1), (-1, -1, 1, 0, 3)]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These tensors are small: on a busy 2-core machine torch's thread pool costs more than it saves."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _tokens(T, n=300, seed=0, S=S):
     return torch.randint(0, S, (n, T), generator=torch.Generator().manual_seed(seed))
 
@@ -178,10 +187,10 @@ def test_readout_floor_is_the_minimum_over_c_and_lies_above_the_estimator(chain_
     tokens, labels = chain_batch
     floor, c = readout_floor(tokens, labels, chain(20), 10, no_match=no_match)
     v, _ = matching_children_average(tokens, chain(20), 10, no_match=no_match)
-    grid = np.linspace(c - 1.0, c + 1.0, 201)
+    grid = np.linspace(c - 1.0, c + 1.0, 41)
     losses = [float(soft_cross_entropy_from_logits(x * v.double(), labels.double())) for x in grid]
     assert floor <= min(losses) + 1e-9
-    assert abs(grid[int(np.argmin(losses))] - c) <= 0.01  # the grid's best point is the grid point next to c
+    assert abs(grid[int(np.argmin(losses))] - c) <= 0.05  # the grid's best point is the grid point next to c
     assert abs(float(soft_cross_entropy_from_logits(c * v.double(), labels.double())) - floor) < 1e-9
     est = float(soft_cross_entropy(in_context_estimator(tokens, chain(20), 10, 0.1), labels))
     assert floor > est - 1e-3
@@ -222,6 +231,24 @@ def test_bayes_predictor_matches_exact_integration_for_two_tokens(row_draws):
     assert np.abs(z).max() < 5 and (z**2).mean() < 1.8, z
     conj = in_context_estimator(seqs, parents, 2, 1.0)[:, 0].numpy()
     assert np.abs(exact - conj).max() > 0.05, "the roots do move the posterior away from the estimator"
+
+
+def test_bayes_predictor_is_the_mean_label_given_the_context_by_monte_carlo():
+    # S=3, T=4, two roots: 81 contexts; over many draws the mean label of a context is E[π[q] | context]
+    T, alpha, n = 4, 1.0, 400_000
+    task = SingleParentTask(3, T, (-1, 0, -1), alpha=alpha)
+    tokens, labels = task.sample(n, torch.Generator().manual_seed(0))
+    code = (tokens * 3 ** torch.arange(T)).sum(1)
+    contexts = torch.tensor(list(itertools.product(range(3), repeat=T)))
+    # enough draws that the predictor's own Monte-Carlo error is small beside the mean labels' errors
+    f, _ = bayes_predictor(contexts, task.parents, 3, alpha, n_draws=4096, generator=torch.Generator().manual_seed(1))
+    z = []
+    for c, ctx in enumerate(contexts):
+        sel = code == int((ctx * 3 ** torch.arange(T)).sum())
+        mean, se = labels[sel].double().mean(0), labels[sel].double().std(0) / math.sqrt(int(sel.sum()))
+        z.append(((mean - f[c]) / se).numpy())
+    z = np.array(z)
+    assert np.abs(z).max() < 5 and (z**2).mean() < 1.5, np.abs(z).max()
 
 
 def test_the_cheap_query_row_swap_gives_the_stationary_law():

@@ -196,14 +196,27 @@ def _train_tiny(prefetch, **kw):
     return res, model
 
 
+def _in_loop_on_the_threads_of_a_background_run(**kw):
+    """Draw the batches in the loop, with the intra-op thread count a background run uses
+    (float reductions may differ between thread counts)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads - 1))
+    try:
+        return _train_tiny(False, **kw)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_batches_drawn_in_the_background_give_the_run_of_drawing_them_in_the_loop():
-    (a, ma), (b, mb) = _train_tiny(True), _train_tiny(False)
+    threads = torch.get_num_threads()
+    (a, ma), (b, mb) = _train_tiny(True), _in_loop_on_the_threads_of_a_background_run()
+    assert torch.get_num_threads() == threads, "train restores the thread count"
     assert a.history == b.history
     assert all(torch.equal(p, q) for p, q in zip(ma.parameters(), mb.parameters()))
 
 
 def test_checkpoint_written_while_batches_are_drawn_ahead_resumes_the_uninterrupted_run(tmp_path):
-    full, m_full = _train_tiny(False)
+    full, m_full = _in_loop_on_the_threads_of_a_background_run()
     ck = tmp_path / "ck.pt"
     _train_tiny(True, cfg={"checkpoint_every": 3}, checkpoint_path=ck, stop_after=7)
     resumed, m_res = _train_tiny(True, cfg={"checkpoint_every": 3}, checkpoint_path=ck, resume=True)

@@ -464,7 +464,8 @@ def test_the_plain_pytorch_way_and_ours_agree_in_distribution(make):
     (dict(alpha="a lot"), TypeError, "alpha must be a positive finite number"),
     (dict(alpha=True), TypeError, "alpha must be a positive finite number"),
     (dict(parents=(-1, 0)), ValueError, "parents must have length T-1 = 4"),
-    (dict(parents=(-1, 0, 3, 1)), ValueError, r"parents\[2\] = 3 is invalid: a parent must be -1 \(root\) or an earlier"),
+    (dict(parents=(-1, 0, 3, 1)), ValueError,
+     r"parents\[2\] = 3 is invalid: a parent must be -1 \(root\) or an earlier"),
     (dict(parents=(-1, 0, 1, 7)), ValueError, r"parents\[3\] = 7 is invalid"),
 ])
 def test_bad_single_parent_arguments_name_the_argument_and_rule(kwargs, error, match):
