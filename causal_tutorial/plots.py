@@ -23,7 +23,7 @@ BASELINE_LABELS = {
     "estimator_roots_counted": "estimator, roots counted (research code)",
     "readout_floor": "read-out floor",
     "estimator": "in-context estimator (paper's line)",
-    "bayes": "true Bayes floor",
+    "bayes": "Bayes floor (importance-sampled)",
 }
 _COLORS = {"uniform": "0.6", "unigram": "0.45", "one_parent": "tab:purple", "estimator_roots_counted": "tab:olive",
            "readout_floor": "tab:green", "estimator": "tab:red", "bayes": "black"}

@@ -40,6 +40,8 @@ def execute(path: Path, timeout: int = 900) -> float:
             _keep_cell_ids(nb, old)
     else:
         nb = old
+    for c in nb.cells:  # no per-cell timestamps: a re-run should change only what really changed
+        c.metadata.pop("execution", None)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     t0 = time.perf_counter()
     NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
