@@ -14,7 +14,7 @@ slows all of them alike; the table reports medians and ratios between them.
   paper's 2^16 test sequences.
 * **Every experiment** of :data:`causal_tutorial.experiments.EXPERIMENTS`: its own step rate
   through ``train`` and its evaluation time, and from them the projected training wall time at
-  the ``book`` and ``paper`` scales.
+  the ``book`` and ``paper`` scales; and the peak memory of a process training it at each scale.
 
 Run ``python benchmarks/bench_training.py [--quick]``; writes ``benchmarks/results/training_<device>.json``.
 """
@@ -127,14 +127,14 @@ def _eval_seconds(exp_name: str, scale: str) -> float:
         return time.perf_counter() - t0
 
 
-def _peak_memory_mib(steps: int) -> float:
-    """Peak resident memory (MiB) of a fresh process training the paper's chain configuration for
-    ``steps`` steps, including the step-0 evaluation on its 2^16 test sequences."""
+def _peak_memory_mib(steps: int, exp_name: str = "chain", scale: str = "paper") -> float:
+    """Peak resident memory (MiB) of a fresh process training an experiment's configuration (first
+    graph) for ``steps`` steps, including the step-0 evaluation on its whole test set."""
     code = (
         "from causal_tutorial.experiments import EXPERIMENTS, build_model, build_task\n"
         "from causal_tutorial.training import train\n"
-        "exp = EXPERIMENTS['chain']\n"
-        "cfg = exp.config('paper', seed=0, device='cpu')\n"
+        f"exp = EXPERIMENTS[{exp_name!r}]\n"
+        f"cfg = exp.config({scale!r}, seed=0, device='cpu')\n"
         f"train(build_model(exp, 0), build_task(exp, 'cpu'), cfg, stop_after={steps}, progress=False)\n"
         "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n"
     )
@@ -167,8 +167,10 @@ def run(quick: bool = False) -> dict:
             r = _train_rate(name, scale, 30 if quick else 100)
             ev = _eval_seconds(name, scale)
             evals = cfg.steps // cfg.eval_every + 1
-            row[scale] = {"steps": cfg.steps, "batch": cfg.batch_size, "steps_per_s": r, "eval_s": ev,
-                          "projected_train_s": exp.n_graphs * (cfg.steps / r + evals * ev)}
+            row[scale] = {"steps": cfg.steps, "batch": cfg.batch_size, "test_size": cfg.test_size,
+                          "steps_per_s": r, "eval_s": ev,
+                          "projected_train_s": exp.n_graphs * (cfg.steps / r + evals * ev),
+                          "peak_rss_mib": _peak_memory_mib(10 if quick else 50, name, scale)}
         experiments[name] = row
 
     result = {
@@ -221,14 +223,15 @@ def table(result: dict) -> str:
     p = result["paper_fig2_projection"]
     lines += ["", f"Paper-scale Fig. 2 run (2^17 steps × 1024): projected **{p['minutes']:.0f} min** "
               f"(plain formulation: {p['plain_hours']:.1f} h); peak memory {result['peak_rss_mib']:.0f} MiB.", "",
-              "| experiment | model | book: steps × batch | book: projected | paper: steps × batch | paper: projected |",
-              "|---|---|---:|---:|---:|---:|"]
+              "| experiment | model | book: steps × batch | book: projected | book: peak MiB "
+              "| paper: steps × batch | paper: projected | paper: peak MiB |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for name, row in result["experiments"].items():
         b, pp = row["book"], row["paper"]
         g = f" × {row['graphs']} graphs" if row["graphs"] > 1 else ""
         lines.append(f"| {name} | {row['model']} {row['heads'] if row['model'] == 'disentangled' else ''} "
-                     f"| {b['steps']} × {b['batch']}{g} | {_dur(b['projected_train_s'])} "
-                     f"| {pp['steps']} × {pp['batch']}{g} | {_dur(pp['projected_train_s'])} |")
+                     f"| {b['steps']} × {b['batch']}{g} | {_dur(b['projected_train_s'])} | {b['peak_rss_mib']:.0f} "
+                     f"| {pp['steps']} × {pp['batch']}{g} | {_dur(pp['projected_train_s'])} | {pp['peak_rss_mib']:.0f} |")
     return "\n".join(lines)
 
 

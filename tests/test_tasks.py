@@ -451,6 +451,22 @@ def test_the_plain_pytorch_way_and_ours_agree_in_distribution(make):
     assert homogeneity_pvalue(peak(labels_p), peak(labels_o)) > P_MIN
 
 
+
+def test_the_sampler_ablations_change_speed_only():
+    """benchmarks/bench_sampler.py times our sampler with one choice undone: each variant must draw
+    the same law (the fill by position the very same tokens, the float64 solve the same μ)."""
+    bench, task = _bench_sampler(), SingleParentTask(10, 20, random_tree(20, seed=0))
+    slow = bench._one_position_per_level(task)
+    assert len(slow._levels) == 19 - task._n_roots > len(task._levels)
+    ours, by_position = (t.sample(2000, torch.Generator().manual_seed(3), return_law=True) for t in (task, slow))
+    assert torch.equal(ours.tokens, by_position.tokens) and torch.equal(ours.labels, by_position.labels)
+    P = torch.distributions.Dirichlet(torch.full((10,), 0.5)).sample((500, 10))
+    A = P.permute(1, 2, 0).contiguous()  # (S, S, n): A[i, j, m] = π_m[i, j]
+    assert torch.allclose(bench._gth_by_solve(A.clone()), tasks._gth_(A.clone()), atol=1e-5)
+    for settings in bench.UNDO.values():  # each undone choice still follows the prior (a coarse check)
+        other = bench._undone(settings, lambda: task.sample(2000, torch.Generator().manual_seed(3)))()
+        assert homogeneity_pvalue(_distinct(ours.tokens, 10), _distinct(other.tokens, 10)) > P_MIN
+
 # --- bad input ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(S=1), ValueError, "S must be at least 2"),
