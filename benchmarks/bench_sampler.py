@@ -21,9 +21,8 @@ Prints the environment and a table of ratios; writes ``benchmarks/results/sample
 
 **What each choice buys** (the ablation table): our sampler against itself with one of its
 choices undone, in the same run: torch's gamma sampler instead of NumPy's; one gamma stream
-instead of two; the
-stationary law by the textbook float64 solve instead of float32 GTH; and, on the random tree, one
-position at a time instead of one depth level at a time.
+instead of two; the stationary law by the textbook float64 solve instead of float32 GTH; and, on
+the random tree, one position at a time instead of one depth level at a time.
 """
 
 from __future__ import annotations
