@@ -28,6 +28,7 @@ the random tree, one position at a time instead of one depth level at a time.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -39,7 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402  (benchmarks/common.py: environment, timing, memory, JSON)
 
-from causal_tutorial import tasks  # noqa: E402
+from causal_tutorial import priors  # noqa: E402
 from causal_tutorial.graphs import chain, multi_parent_dag, random_tree  # noqa: E402
 from causal_tutorial.tasks import MultiParentTask, SingleParentTask  # noqa: E402
 
@@ -106,7 +107,7 @@ def numpy_gamma_one_thread(count: int, alpha: float, rng: np.random.Generator) -
 
 
 def numpy_gamma_as_ours(count: int, alpha: float) -> torch.Tensor:
-    return tasks._numpy_gamma(alpha, (count,), seed=0)()
+    return priors._numpy_gamma(alpha, (count,), 0, np.dtype(np.float32), priors.DEFAULT_SETTINGS)()
 
 
 def torch_gamma(count: int, alpha: float, g: torch.Generator) -> torch.Tensor:
@@ -191,11 +192,6 @@ def table(result: dict) -> str:
 
 
 # --- what each choice buys --------------------------------------------------------------------------
-def _gth_by_solve(A: torch.Tensor) -> torch.Tensor:
-    """Stand-in for ``tasks._gth_`` (``A (S, S, n)`` → ``μ (S, n)``): the textbook float64 solve."""
-    return tasks.stationary_distribution(A.permute(2, 0, 1), method="solve").T
-
-
 def _one_position_per_level(task: SingleParentTask) -> SingleParentTask:
     """The same task filled one position at a time (the fill order is by depth, so parents come first)."""
     levels = []
@@ -208,25 +204,19 @@ def _one_position_per_level(task: SingleParentTask) -> SingleParentTask:
     return slow
 
 
-#: ``{choice undone: module attributes of causal_tutorial.tasks to set}``
+#: ``{choice undone: the fields of the task's SamplerSettings that undo it}``
 UNDO = {
-    "NumPy gamma (vs torch._standard_gamma)": {"_CPU_GAMMA": "torch"},
-    "two gamma streams (vs one)": {"_THREAD_MIN": 1 << 62},
-    "float32 GTH (vs float64 solve)": {"_gth_": _gth_by_solve},
+    "NumPy gamma (vs torch._standard_gamma)": {"gamma_source": "torch"},
+    "two gamma streams (vs one)": {"thread_min": 1 << 62},
+    "float32 GTH (vs float64 solve)": {"stationary": "solve"},
 }
 
 
-def _undone(settings: dict, fn):
-    def run():
-        old = {k: getattr(tasks, k) for k in settings}
-        for k, v in settings.items():
-            setattr(tasks, k, v)
-        try:
-            return fn()
-        finally:
-            for k, v in old.items():
-                setattr(tasks, k, v)
-    return run
+def undone(task, fields: dict):
+    """The same task with the sampler choices in ``fields`` undone (a copy; ``task`` is unchanged)."""
+    other = copy.copy(task)
+    other.settings = priors.SamplerSettings(**fields)
+    return other
 
 
 def ablations(case: str, n: int, rounds: int) -> dict:
@@ -234,8 +224,8 @@ def ablations(case: str, n: int, rounds: int) -> dict:
     task = CASES[case]()
     g = torch.Generator().manual_seed(0)
     fns = {"ours": lambda: task.sample(n, g)}
-    for what, settings in UNDO.items():
-        fns[what] = _undone(settings, lambda: task.sample(n, g))
+    for what, fields in UNDO.items():
+        fns[what] = (lambda t: lambda: t.sample(n, g))(undone(task, fields))
     if task.kind == "single" and len(task._levels) < task.T - 1 - task._n_roots:
         slow = _one_position_per_level(task)
         fns["fill by depth level (vs by position)"] = lambda: slow.sample(n, g)

@@ -14,14 +14,16 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .graphs import validate_parent_lists, validate_parents
-from .tasks import check_alpha, check_vocab
+from .checks import check_alpha, check_positive_int, check_tokens, check_vocab, generator_or_default
+from .graphs import edges, validate_parent_lists, validate_parents
+from .priors import (dirichlet_posterior_mean, gth_back_substitute, gth_eliminate_, gth_reduce_first_rows_,
+                     SamplerSettings, normalise_rows_, sample_gamma)
 
 __all__ = [
+    "mean_and_se",
     "soft_cross_entropy",
     "soft_cross_entropy_from_logits",
     "uniform_predictor",
@@ -62,33 +64,18 @@ def soft_cross_entropy_from_logits(logits: torch.Tensor, labels: torch.Tensor, r
     return _reduce(-(labels * torch.log_softmax(logits, dim=-1)).sum(-1), reduction)
 
 
-# --- helpers -------------------------------------------------------------------------------------
-def _check_tokens(tokens: torch.Tensor, S: int) -> torch.Tensor:
-    if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2:
-        raise ValueError(f"tokens must be a 2-D tensor (n, T), got {getattr(tokens, 'shape', type(tokens))}")
-    if tokens.dtype.is_floating_point or tokens.dtype == torch.bool:
-        raise TypeError(f"tokens must be an integer tensor, got dtype {tokens.dtype}")
-    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= S):
-        raise ValueError(f"tokens must lie in 0..S-1 = 0..{S - 1}")
-    return tokens.long()
+def mean_and_se(per: torch.Tensor) -> tuple[float, float]:
+    """The mean of per-sequence values (losses, or paired differences of losses) and its standard
+    error ``std / √n`` (chapter 1): how every loss in the book is reported. ``nan`` for one value."""
+    per = per.double().reshape(-1)
+    se = float(per.std() / math.sqrt(per.numel())) if per.numel() > 1 else float("nan")
+    return float(per.mean()), se
 
 
-def _edges(parents: Sequence[int], device, count_roots: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Child positions and their parent positions (``i ≤ T-2``).
-
-    Roots are left out, unless ``count_roots``: then a root's parent is position ``T-2`` (the slip of
-    the research code, see :func:`in_context_estimator`).
-    """
-    T = len(parents) + 1
-    kids = [i for i, p in enumerate(parents) if p >= 0 or count_roots]
-    par = [parents[i] if parents[i] >= 0 else T - 2 for i in kids]
-    return (torch.tensor(kids, dtype=torch.long, device=device),
-            torch.tensor(par, dtype=torch.long, device=device))
-
-
-def _smooth(counts: torch.Tensor, alpha: float) -> torch.Tensor:
-    S = counts.shape[-1]
-    return ((counts + alpha) / (counts.sum(-1, keepdim=True) + S * alpha)).float()
+def _edge_index(parents: Sequence[int], device, count_roots: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`causal_tutorial.graphs.edges` as index tensors on ``device``."""
+    kids, par = edges(parents, count_roots)
+    return (torch.tensor(kids, dtype=torch.long, device=device), torch.tensor(par, dtype=torch.long, device=device))
 
 
 # --- simple baselines ------------------------------------------------------------------------------
@@ -104,8 +91,8 @@ def unigram_predictor(tokens: torch.Tensor, S: int, alpha: float) -> torch.Tenso
     Chapter 1 ("In-context Markov chains"): what a model that ignores the query predicts.
     """
     S, alpha = check_vocab(S), check_alpha(alpha)
-    tokens = _check_tokens(tokens, S)
-    return _smooth(F.one_hot(tokens, S).sum(1).double(), alpha)
+    tokens = check_tokens(tokens, S)
+    return dirichlet_posterior_mean(F.one_hot(tokens, S).sum(1).double(), alpha)
 
 
 def transition_counts(tokens: torch.Tensor, parents: Sequence[int], S: int) -> torch.Tensor:
@@ -115,9 +102,9 @@ def transition_counts(tokens: torch.Tensor, parents: Sequence[int], S: int) -> t
     sufficient statistics of the transitions (chapter 1, "In-context Markov chains").
     """
     S = check_vocab(S)
-    tokens = _check_tokens(tokens, S)
+    tokens = check_tokens(tokens, S)
     parents = validate_parents(parents, tokens.shape[1])
-    kids, par = _edges(parents, tokens.device)
+    kids, par = _edge_index(parents, tokens.device)
     n = tokens.shape[0]
     N = torch.zeros(n, S * S, dtype=torch.float32, device=tokens.device)
     idx = tokens[:, par] * S + tokens[:, kids]  # (n, K)
@@ -142,12 +129,12 @@ def in_context_estimator(tokens: torch.Tensor, parents: Sequence[int], S: int, a
     gap between the paper's 1.766 and 1.778.
     """
     S, alpha = check_vocab(S), check_alpha(alpha)
-    tokens = _check_tokens(tokens, S)
+    tokens = check_tokens(tokens, S)
     parents = validate_parents(parents, tokens.shape[1])
-    kids, par = _edges(parents, tokens.device, count_roots)
+    kids, par = _edge_index(parents, tokens.device, count_roots)
     match = (tokens[:, par] == tokens[:, -1:]).double()  # (n, K): the parent holds the query token
     counts = torch.einsum("nk,nks->ns", match, F.one_hot(tokens[:, kids], S).double())
-    return _smooth(counts, alpha)
+    return dirichlet_posterior_mean(counts, alpha)
 
 
 # --- the hand-built circuit (chapter 3) -------------------------------------------------------------
@@ -167,9 +154,9 @@ def matching_children_average(tokens: torch.Tensor, parents: Sequence[int], S: i
     S = check_vocab(S)
     if no_match not in ("all", "zero"):
         raise ValueError(f"no_match must be 'all' or 'zero', got {no_match!r}")
-    tokens = _check_tokens(tokens, S)
+    tokens = check_tokens(tokens, S)
     parents = validate_parents(parents, tokens.shape[1])
-    kids, par = _edges(parents, tokens.device)
+    kids, par = _edge_index(parents, tokens.device)
     n = tokens.shape[0]
     if kids.numel() == 0:
         return torch.zeros(n, S, device=tokens.device), torch.zeros(n, device=tokens.device)
@@ -249,7 +236,7 @@ def k_parent_estimator(tokens: torch.Tensor, parent_lists: Sequence[Sequence[int
     this estimator **is** the Bayes-optimal predictor ``E[π_k[row] | s_0 … s_{T-1}]``.
     """
     S, alpha = check_vocab(S), check_alpha(alpha)
-    tokens = _check_tokens(tokens, S)
+    tokens = check_tokens(tokens, S)
     T = tokens.shape[1]
     lists = validate_parent_lists(parent_lists, T)
     target = lists[T]
@@ -262,7 +249,7 @@ def k_parent_estimator(tokens: torch.Tensor, parent_lists: Sequence[Sequence[int
     tpar = torch.tensor(target, dtype=torch.long, device=tokens.device)  # (k,)
     match = (tokens[:, par] == tokens[:, tpar].view(n, 1, k)).all(-1).double()  # (n, P)
     counts = torch.einsum("np,nps->ns", match, F.one_hot(tokens[:, pos], S).double())
-    return _smooth(counts, alpha)
+    return dirichlet_posterior_mean(counts, alpha)
 
 
 def one_parent_estimator(tokens: torch.Tensor, S: int, alpha: float) -> torch.Tensor:
@@ -272,73 +259,22 @@ def one_parent_estimator(tokens: torch.Tensor, S: int, alpha: float) -> torch.Te
     ``i = 1 … T-1``, with ``s_{i-1} = s_{T-1}``: the bigram in-context estimator.
     """
     S, alpha = check_vocab(S), check_alpha(alpha)
-    tokens = _check_tokens(tokens, S)
+    tokens = check_tokens(tokens, S)
     match = (tokens[:, :-1] == tokens[:, -1:]).double()  # parents i-1 = 0 … T-2 of children i = 1 … T-1
     counts = torch.einsum("nk,nks->ns", match, F.one_hot(tokens[:, 1:], S).double())
-    return _smooth(counts, alpha)
+    return dirichlet_posterior_mean(counts, alpha)
 
 
 # --- the true Bayes-optimal predictor (chapter 1) --------------------------------------------------
-def _gamma(conc: torch.Tensor, size: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-    """Standard gamma variates (float64) of shape ``size``, concentrations ``conc`` broadcast to it.
-
-    On the CPU NumPy's sampler, seeded from ``generator`` (as :func:`causal_tutorial.tasks.sample_gamma`
-    does), is faster than torch's; elsewhere ``torch._standard_gamma`` runs on the device.
-    Deterministic given the generator.
-    """
-    if conc.device.type == "cpu":
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        rng = np.random.Generator(np.random.SFC64(seed))
-        return torch.from_numpy(rng.standard_gamma(conc.numpy(), size=size))
-    return torch._standard_gamma(conc.expand(size).contiguous(), generator=generator)
+#: The Bayes predictor's gamma variates: float64, one NumPy stream on the CPU (its own random stream).
+_BAYES_GAMMA = SamplerSettings(gamma_streams=1)
 
 
 def _dirichlet(conc: torch.Tensor, size: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-    """Rows ``Dirichlet(conc)`` (last axis), shape ``size``; an all-underflow row becomes uniform."""
-    g = _gamma(conc, size, generator)
-    p = g / g.sum(-1, keepdim=True)
-    return torch.where(torch.isfinite(p), p, torch.full_like(p, 1.0 / size[-1]))
-
-
-def _eliminate(P: torch.Tensor) -> tuple[dict, dict, dict]:
-    """Grassmann–Taksar–Heyman elimination of states ``S-1 … 1`` of ``P (…, S, S)``; row 0 is not read.
-
-    This is the elimination of :func:`causal_tutorial.tasks.stationary_distribution`, kept apart so
-    that row 0 can be swapped afterwards (:func:`_visits`). Returns, for each eliminated state
-    ``k``: ``1/s_k``, the normalised row ``A[k, :k]/s_k`` and the column ``A[1:k, k]/s_k``.
-    """
-    A = P.clone()
-    S = A.shape[-1]
-    inv_s, rows, cols = {}, {}, {}
-    for k in range(S - 1, 0, -1):
-        s = A[..., k, :k].sum(-1, keepdim=True).clamp_min(1e-300)
-        inv_s[k] = 1.0 / s[..., 0]
-        rows[k] = A[..., k, :k] / s
-        cols[k] = A[..., 1:k, k] / s
-        A[..., 1:k, :k] += cols[k].unsqueeze(-1) * A[..., k, :k].unsqueeze(-2)
-    return inv_s, rows, cols
-
-
-def _visits(inv_s: dict, rows: dict, cols: dict, r: torch.Tensor) -> torch.Tensor:
-    """Unnormalised stationary law (``u[0] = 1``) of the matrices of :func:`_eliminate` with row 0 set to ``r``.
-
-    ``r (…, J, S)``: ``J`` candidate rows 0 per matrix. Row 0 enters GTH linearly and the other
-    rows' elimination never reads it, so each candidate costs ``O(S²)`` instead of ``O(S³)``.
-    ``u[s]`` is the expected number of visits to ``s`` between two visits to state 0.
-    """
-    S = r.shape[-1]
-    a = r.clone()
-    c0 = {}
-    for k in range(S - 1, 0, -1):
-        c0[k] = a[..., k] * inv_s[k].unsqueeze(-1)
-        a[..., :k] += a[..., k:k + 1] * rows[k].unsqueeze(-2)
-    u = [torch.ones_like(c0[1])]
-    for k in range(1, S):
-        uk = c0[k]
-        if k > 1:
-            uk = uk + (torch.stack(u[1:k], -1) * cols[k].unsqueeze(-2)).sum(-1)
-        u.append(uk)
-    return torch.stack(u, -1)
+    """Float64 rows ``Dirichlet(conc)`` (last axis) of shape ``size``, ``conc`` broadcast to it: one
+    gamma stream (:func:`causal_tutorial.priors.sample_gamma`), then :func:`~causal_tutorial.priors.normalise_rows_`."""
+    G = sample_gamma(conc, size, generator, conc.device, dtype=torch.float64, settings=_BAYES_GAMMA)
+    return normalise_rows_(G, dim=-1)
 
 
 def bayes_predictor(tokens: torch.Tensor, parents: Sequence[int], S: int, alpha: float, n_draws: int = 256,
@@ -371,13 +307,13 @@ def bayes_predictor(tokens: torch.Tensor, parents: Sequence[int], S: int, alpha:
     generator and the chunk size.
     """
     S, alpha = check_vocab(S), check_alpha(alpha)
-    tokens = _check_tokens(tokens, S)
+    tokens = check_tokens(tokens, S)
     parents = validate_parents(parents, tokens.shape[1])
     for name, value in (("n_draws", n_draws), ("row_draws", row_draws)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     dev = tokens.device
-    g = generator if generator is not None else torch.Generator(device=dev).manual_seed(0)
+    g = generator_or_default(generator, dev)
     n, K, J = tokens.shape[0], n_draws, row_draws
     if chunk_size is None:
         chunk_size = max(1, 4_000_000 // (K * (S * S + J * S)))
@@ -398,9 +334,12 @@ def bayes_predictor(tokens: torch.Tensor, parents: Sequence[int], S: int, alpha:
         Np = torch.gather(torch.gather(N[lo:hi], 1, perm[:, :, None].expand(m, S, S)), 2,
                           perm[:, None, :].expand(m, S, S))
         conc = Np + alpha  # (m, S, S); row 0 is the query row
-        inv_s, rows, cols = _eliminate(_dirichlet(conc[:, None], (m, K, S, S), g))
+        # GTH, batch last: eliminate each drawn matrix once, then swap in each candidate query row.
+        A = gth_eliminate_(_dirichlet(conc[:, None], (m, K, S, S), g).permute(2, 3, 0, 1).contiguous(),
+                           first_row=False)  # (S, S, m, K)
         r = _dirichlet(conc[:, None, None, 0], (m, K, J, S), g)  # (m, K, J, S): query rows, relabelled
-        u = _visits(inv_s, rows, cols, r)
+        u = gth_back_substitute(A, gth_reduce_first_rows_(A, r.permute(3, 0, 1, 2).clone()))  # (S, m, K, J)
+        u = u.permute(1, 2, 3, 0)  # (m, K, J, S)
         log_mu = u.clamp_min(1e-300).log() - u.sum(-1, keepdim=True).log()
         rt = tokens[lo:hi, roots]  # (m, R) root tokens, relabelled below
         rt = torch.where(rt == q[:, None], 0, rt + (rt < q[:, None]).long())
@@ -423,21 +362,15 @@ def bayes_loss_curve(tokens: torch.Tensor, labels: torch.Tensor, parents: Sequen
     rows) grows; its plateau is the Bayes floor. The standard error is that of the mean over
     sequences; the draws for successive ``K`` continue the same generator.
     """
-    g = generator if generator is not None else torch.Generator(device=tokens.device).manual_seed(0)
+    g = generator_or_default(generator, tokens.device)
     out: dict[int, tuple[float, float]] = {}
     for K in draws:
         f, _ = bayes_predictor(tokens, parents, S, alpha, n_draws=int(K), generator=g, row_draws=row_draws)
-        out[int(K)] = _mean_se(soft_cross_entropy(f, labels, reduction="none"))
+        out[int(K)] = mean_and_se(soft_cross_entropy(f, labels, reduction="none"))
     return out
 
 
 # --- every baseline at once -------------------------------------------------------------------------
-def _mean_se(per: torch.Tensor) -> tuple[float, float]:
-    per = per.double()
-    se = float(per.std() / math.sqrt(per.numel())) if per.numel() > 1 else float("nan")
-    return float(per.mean()), se
-
-
 def baseline_losses(task, tokens: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None,
                     bayes_draws: int = 256, bayes_row_draws: int = 16) -> dict[str, float]:
     """The loss of every baseline on one test set, with standard errors under ``<name>_se`` (chapters 1, 3, 7).
@@ -474,6 +407,6 @@ def baseline_losses(task, tokens: torch.Tensor, labels: torch.Tensor, generator:
         raise ValueError(f"task.kind must be 'single' or 'multi', got {task.kind!r}")
     out: dict[str, float] = {}
     for name, f in preds.items():
-        out[name], out[f"{name}_se"] = _mean_se(soft_cross_entropy(f, labels, reduction="none"))
+        out[name], out[f"{name}_se"] = mean_and_se(soft_cross_entropy(f, labels, reduction="none"))
     out.update(extra)
     return out

@@ -2,7 +2,7 @@
 
 Chapter 2 of the book (``book/02_causal_graphs``) introduces every object here.
 
-Conventions (0-indexed, as in DESIGN section 2):
+Conventions (0-indexed; chapter 2 states them):
 
 * A **parent array** ``parents`` has length ``T - 1`` and covers positions ``0 … T-2``;
   ``parents[i]`` is ``-1`` (a root) or an earlier position ``0 … i-1``. Position ``T-1`` is
@@ -17,6 +17,8 @@ from typing import Iterable, Sequence
 
 import torch
 
+from .checks import check_length, make_generator
+
 __all__ = [
     "FAMILIES",
     "validate_parents",
@@ -27,22 +29,15 @@ __all__ = [
     "random_forest",
     "make_parents",
     "multi_parent_dag",
+    "edges",
     "adjacency",
     "multi_adjacency",
     "depth_levels",
     "parent_depths",
 ]
 
-#: The single-parent families of DESIGN 2.1, by the names the experiments use.
+#: The single-parent families of chapter 2, by the names the experiments use.
 FAMILIES = ("chain", "icl", "random", "forest")
-
-
-def _check_T(T: int, minimum: int = 3) -> int:
-    if isinstance(T, bool) or not isinstance(T, int):
-        raise TypeError(f"T must be an int, got {type(T).__name__}")
-    if T < minimum:
-        raise ValueError(f"T must be at least {minimum} (a sequence needs a child and a query), got T={T}")
-    return T
 
 
 def validate_parents(parents: Iterable[int], T: int | None = None) -> tuple[int, ...]:
@@ -100,27 +95,23 @@ def validate_parent_lists(parent_lists: Sequence[Sequence[int]], T: int | None =
 
 def chain(T: int) -> tuple[int, ...]:
     """The in-context Markov chain: ``parents[i] = i - 1`` (position 0 is the only root)."""
-    _check_T(T)
+    check_length(T)
     return tuple(i - 1 for i in range(T - 1))
 
 
 def icl_pairs(T: int) -> tuple[int, ...]:
     """In-context (x, y) pairs: odd positions are children of the position before, even ones roots."""
-    _check_T(T)
+    check_length(T)
     return tuple(i - 1 if i % 2 == 1 else -1 for i in range(T - 1))
 
 
 def _generator(generator: torch.Generator | None, seed: int | None) -> torch.Generator:
-    if generator is not None:
-        return generator
-    g = torch.Generator()
-    g.manual_seed(0 if seed is None else int(seed))
-    return g
+    return generator if generator is not None else make_generator(0 if seed is None else seed)
 
 
 def random_tree(T: int, generator: torch.Generator | None = None, seed: int | None = None) -> tuple[int, ...]:
     """A random forest where ``parents[i]`` is uniform on ``{-1, 0, …, i-1}`` (the paper's "random")."""
-    _check_T(T)
+    check_length(T)
     g = _generator(generator, seed)
     return tuple(int(torch.randint(-1, i, (1,), generator=g)) if i > 0 else -1 for i in range(T - 1))
 
@@ -131,7 +122,7 @@ def random_forest(T: int, generator: torch.Generator | None = None, seed: int | 
     Node 0 is a root; node ``i >= 1`` draws a parent uniformly from ``{0, …, i-1}`` and then
     loses it (becomes a root) with probability 1/2.
     """
-    _check_T(T)
+    check_length(T)
     g = _generator(generator, seed)
     out = [-1]
     for i in range(1, T - 1):
@@ -159,8 +150,21 @@ def multi_parent_dag(T: int) -> tuple[tuple[int, ...], ...]:
 
     Returned as parent lists for positions ``0 … T`` (``T`` is the target).
     """
-    _check_T(T)
+    check_length(T)
     return tuple(() if i < 2 else ((i - 1) // 2, i - 1) for i in range(T + 1))
+
+
+def edges(parents: Sequence[int], count_roots: bool = False) -> tuple[list[int], list[int]]:
+    """The children of a parent array and their parents: ``(children, parents_of_children)`` (chapter 2).
+
+    Roots are left out, unless ``count_roots``: then each root counts as a child of position
+    ``T-2``, the slip of the paper's research code (chapter 1 explains it; see
+    :func:`causal_tutorial.estimators.in_context_estimator`).
+    """
+    p = validate_parents(parents)
+    T = len(p) + 1
+    kids = [i for i, q in enumerate(p) if q >= 0 or count_roots]
+    return kids, [p[i] if p[i] >= 0 else T - 2 for i in kids]
 
 
 def adjacency(parents: Sequence[int]) -> torch.Tensor:

@@ -1,4 +1,7 @@
-"""The in-context tasks: Dirichlet priors, the stationary law, and batched samplers.
+"""The in-context tasks: batched samplers of single- and multi-parent sequences.
+
+The prior they draw from (gamma variates, Dirichlet rows, the stationary law) is in
+:mod:`causal_tutorial.priors`.
 
 Chapter 1 (``book/01_markov_chains``) introduces the single-parent sampler on the Markov chain,
 chapter 2 the general causal graphs, chapter 7 the multi-parent task.
@@ -37,241 +40,20 @@ batched PyTorch way and against the cost of the gamma variates alone):
 
 from __future__ import annotations
 
-import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
-import numpy as np
 import torch
 
+from .checks import check_alpha, check_length, check_positive_int, check_vocab, generator_or_default, resolve_device
 from .graphs import depth_levels, validate_parent_lists, validate_parents
+from .priors import DEFAULT_SETTINGS, SamplerSettings, _stationary_batch_last, normalise_rows_, start_gamma
 
 __all__ = [
-    "check_alpha",
-    "check_vocab",
-    "sample_gamma",
-    "sample_dirichlet",
-    "stationary_distribution",
     "SingleParentTask",
     "MultiParentTask",
     "Batch",
 ]
-
-
-def check_alpha(alpha) -> float:
-    """``α`` must be a positive finite number (the Dirichlet concentration)."""
-    if isinstance(alpha, bool):
-        raise TypeError(f"alpha must be a positive finite number, got {alpha!r}")
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"alpha must be a positive finite number, got {alpha!r}") from exc
-    if not math.isfinite(a) or a <= 0:
-        raise ValueError(f"alpha must be a positive finite number, got alpha={alpha!r}")
-    return a
-
-
-def check_vocab(S) -> int:
-    """``S`` must be an int ≥ 2 (a vocabulary of one token has nothing to learn)."""
-    if isinstance(S, bool) or not isinstance(S, int):
-        raise TypeError(f"S must be an int >= 2, got {S!r}")
-    if S < 2:
-        raise ValueError(f"S must be at least 2 (the vocabulary size), got S={S}")
-    return S
-
-
-def _check_T(T) -> int:
-    if isinstance(T, bool) or not isinstance(T, int):
-        raise TypeError(f"T must be an int >= 3 (a sequence needs a child and a query), got T={T!r}")
-    if T < 3:
-        raise ValueError(f"T must be an int >= 3 (a sequence needs a child and a query), got T={T!r}")
-    return T
-
-
-def _check_n(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n (the number of sequences) must be a positive int, got {n!r}")
-    if n < 1:
-        raise ValueError(f"n (the number of sequences) must be a positive int, got {n!r}")
-    return n
-
-
-def _check_device(device) -> torch.device:
-    """A device that exists on this machine (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, …)."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}") from exc
-    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
-        raise ValueError(f"device {device!r} is not available on this machine (torch.cuda.is_available() is "
-                         f"{torch.cuda.is_available()}, {torch.cuda.device_count()} CUDA devices)")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {device!r} is not available on this machine")
-    return dev
-
-
-# --- gamma variates ---------------------------------------------------------------------------
-#: CPU gamma variates come from this many independent NumPy streams, each filling its own part.
-_STREAMS = 2
-#: Below this many variates the second stream is drawn in the calling thread (a hand-off costs more).
-_THREAD_MIN = 1 << 14
-#: Where CPU gamma variates come from: ``"numpy"`` (fast) or ``"torch"`` (what other devices run; the
-#: tests use it to check that path on a machine without a GPU).
-_CPU_GAMMA = "numpy"
-_pool: ThreadPoolExecutor | None = None
-
-
-def _gamma_pool() -> ThreadPoolExecutor | None:
-    """One worker thread for the second gamma stream, or ``None`` on a single-core machine."""
-    global _pool
-    if _pool is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        if cores < 2:
-            return None
-        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="causal_tutorial-gamma")
-    return _pool
-
-
-def _forget_pool_after_fork() -> None:  # a forked child has no worker thread: it makes its own
-    global _pool
-    _pool = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool_after_fork)
-
-
-def _numpy_gamma(alpha: float, shape: tuple[int, ...], seed: int) -> Callable[[], torch.Tensor]:
-    """Start drawing ``Gamma(α)`` variates, float32, from ``_STREAMS`` NumPy SFC64 streams keyed by
-    ``(seed, j)``; returns ``finish``, which draws part 0 in the calling thread, waits for the
-    worker's part and returns the tensor. What the caller does before ``finish()`` overlaps with the
-    worker.
-
-    Stream ``j`` always fills part ``j`` of the flat array, so the result depends only on ``seed``
-    and ``shape``, not on whether the parts are drawn in parallel.
-    """
-    out = np.empty(shape, dtype=np.float32)
-    flat = out.reshape(-1)
-    cuts = [len(flat) * j // _STREAMS for j in range(_STREAMS + 1)]
-
-    def fill(j: int) -> None:
-        rng = np.random.Generator(np.random.SFC64([seed, j]))
-        rng.standard_gamma(alpha, out=flat[cuts[j]:cuts[j + 1]], dtype=np.float32)
-
-    pool = _gamma_pool() if flat.size >= _THREAD_MIN else None
-    futures = [pool.submit(fill, j) for j in range(1, _STREAMS)] if pool is not None else []
-
-    def finish() -> torch.Tensor:
-        fill(0)
-        for f in futures:
-            f.result()
-        if pool is None:
-            for j in range(1, _STREAMS):
-                fill(j)
-        return torch.from_numpy(out)
-
-    return finish
-
-
-def _start_gamma(alpha: float, shape: tuple[int, ...], generator: torch.Generator,
-                 device) -> Callable[[], torch.Tensor]:
-    """Start drawing the variates of :func:`sample_gamma`; calling the result returns them.
-
-    The generator is used here only (one seed on the CPU), so the caller may draw from it meanwhile.
-    """
-    device = torch.device(device)
-    shape = tuple(shape)
-    if device.type == "cpu" and _CPU_GAMMA == "numpy":
-        return _numpy_gamma(alpha, shape, int(torch.randint(0, 2**62, (1,), generator=generator)))
-    G = torch._standard_gamma(torch.full(shape, float(alpha), device=device), generator=generator)
-    return lambda: G
-
-
-def sample_gamma(alpha: float, shape: tuple[int, ...], generator: torch.Generator, device) -> torch.Tensor:
-    """Standard ``Gamma(α)`` variates of the given shape, float32, on ``device``.
-
-    CPU: NumPy's float32 gamma sampler (SFC64 bit generators) seeded by one draw from ``generator``,
-    split over two streams and threads (see the module's docstring).
-    Other devices: ``torch._standard_gamma`` on the device itself.
-    """
-    return _start_gamma(alpha, shape, generator, device)()
-
-
-def _normalise_rows_(G: torch.Tensor) -> torch.Tensor:
-    """Gamma variates ``G (S, rows, n)`` → Dirichlet rows, in place: ``G[:, a, m] /= Σ_b G[b, a, m]``.
-
-    A row whose ``S`` variates all underflow float32 (at α = 0.1 about 1e-45 per row of 10) would
-    be 0/0; it becomes the uniform row rather than let a NaN through.
-    """
-    total = G.sum(0)
-    empty = total == 0
-    if bool(empty.any()):
-        G[:, empty] = 1.0
-        total[empty] = G.shape[0]
-    return G.div_(total)
-
-
-def sample_dirichlet(alpha: float, shape: tuple[int, ...], S: int, generator: torch.Generator, device) -> torch.Tensor:
-    """Rows i.i.d. ``Dirichlet(α·1_S)``: a float32 tensor of shape ``(*shape, S)`` (normalised gammas)."""
-    shape = tuple(shape)
-    G = sample_gamma(alpha, (S, math.prod(shape)), generator, device)  # the row's entries first
-    return _normalise_rows_(G.unsqueeze(-1)).squeeze(-1).T.reshape(*shape, S)
-
-
-# --- the stationary law -------------------------------------------------------------------------
-def _gth_(A: torch.Tensor) -> torch.Tensor:
-    """GTH elimination (Grassmann, Taksar and Heyman, 1985) on ``n`` chains at once, batch last.
-
-    ``A (S, S, n)``, ``A[i, j]`` the ``(i, j)`` entry of every chain (any strides); overwritten.
-    Only off-diagonal entries are read: the algorithm treats ``A`` as the rates of a chain whose
-    diagonal is minus the rest of the row, so rows need not sum to one. Returns ``μ (S, n)``.
-    Every operation adds, multiplies or divides non-negative numbers, so each entry of ``μ``, however
-    small, is accurate to a few units of rounding in ``A``'s dtype (float32 is enough for sampling).
-    """
-    S, n = A.shape[0], A.shape[-1]
-    tiny = torch.finfo(A.dtype).tiny
-    for k in range(S - 1, 0, -1):  # censor state k: watch the chain only on 0 … k-1
-        sigma = A[k, :k].sum(0).clamp_min_(tiny)  # (n,): 1 - A[k, k] as a sum of positives
-        col = A[:k, k].div_(sigma)  # (k, n)
-        A[:k, :k].addcmul_(col.unsqueeze(1), A[k, :k].unsqueeze(0))
-    mu = torch.zeros(S, n, dtype=A.dtype, device=A.device)
-    mu[0] = 1.0
-    for j in range(S - 1):  # undo in reverse: μ_k = Σ_{i<k} μ_i A[i, k], accumulated forwards
-        mu[j + 1:].addcmul_(A[j, j + 1:], mu[j])
-    return mu.div_(mu.sum(0))
-
-
-def stationary_distribution(P: torch.Tensor, method: str = "auto") -> torch.Tensor:
-    """Stationary law ``μ`` of a batch of stochastic matrices ``P`` (``…, S, S``): ``Pᵀμ = μ``, ``Σμ = 1``.
-
-    ``method="gth"`` (and ``"auto"``, the default): the Grassmann–Taksar–Heyman elimination in
-    ``P``'s dtype (float32 or float64; others are computed in float32), which never subtracts and so
-    stays accurate to the working precision even for nearly reducible chains (the Dirichlet(0.1)
-    prior makes many); chapter 1 explains it. ``method="solve"``: the textbook way, one batched
-    float64 LU solve of ``(I - Pᵀ + 𝟙𝟙ᵀ) μ = 𝟙`` (kept for comparison; it loses small entries of
-    ``μ`` to cancellation). Returned in ``P``'s dtype.
-    """
-    if not isinstance(P, torch.Tensor):
-        raise TypeError(f"P must be a torch.Tensor, got {type(P).__name__}")
-    if P.dim() < 2 or P.shape[-1] != P.shape[-2]:
-        raise ValueError(f"P must be square in its last two axes, got shape {tuple(P.shape)}")
-    if method not in ("auto", "gth", "solve"):
-        raise ValueError(f"method must be 'auto', 'gth' or 'solve', got {method!r}")
-    batch, S = P.shape[:-2], P.shape[-1]
-    flat = P.reshape(-1, S, S)
-    if method == "solve":
-        A = flat.to(torch.float64)
-        M = torch.eye(S, dtype=torch.float64, device=P.device) - A.transpose(1, 2) + 1.0
-        ones = torch.ones(A.shape[0], S, 1, dtype=torch.float64, device=P.device)
-        mu = torch.linalg.solve(M, ones).squeeze(-1).clamp_min(0)
-        mu = mu / mu.sum(-1, keepdim=True)
-    else:
-        work = P.dtype if P.dtype in (torch.float32, torch.float64) else torch.float32
-        A = torch.empty(S, S, flat.shape[0], dtype=work, device=P.device).copy_(flat.permute(1, 2, 0))
-        mu = _gth_(A).T
-    return mu.reshape(*batch, S).to(P.dtype)
 
 
 # --- helpers of the samplers ---------------------------------------------------------------------
@@ -357,17 +139,11 @@ class Batch:
         return iter((self.tokens, self.labels))
 
 
-#: On the CPU, large batches are drawn in chunks of about this many law entries (16 MB of float32),
-#: so that the temporary memory stays bounded. The chunking is part of the random stream (a function
-#: of ``n`` only). Other devices draw a batch in one piece.
-_CHUNK_ENTRIES = 1 << 22
-
-
-def _chunks(n: int, entries_per_sequence: int, device: torch.device) -> list[int]:
-    """Sizes of the chunks in which ``n`` sequences are drawn."""
+def _chunks(n: int, entries_per_sequence: int, device: torch.device, settings: SamplerSettings) -> list[int]:
+    """Sizes of the chunks in which ``n`` sequences are drawn (``settings.chunk_entries``; CPU only)."""
     if device.type != "cpu":
         return [n]
-    size = max(1, _CHUNK_ENTRIES // entries_per_sequence)
+    size = max(1, settings.chunk_entries // entries_per_sequence)
     return [min(size, n - lo) for lo in range(0, n, size)]
 
 
@@ -376,10 +152,6 @@ def _concat(parts: list[Batch]) -> Batch:
         return parts[0]
     cat = lambda xs: None if xs[0] is None else torch.cat(xs)  # noqa: E731
     return Batch(*(cat([getattr(p, f) for p in parts]) for f in ("tokens", "labels", "pi", "mu")))
-
-
-def _default_generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator:
-    return generator if generator is not None else torch.Generator(device=device).manual_seed(0)
 
 
 class SingleParentTask:
@@ -391,12 +163,16 @@ class SingleParentTask:
     and the label is ``π[s_{T-1}]``. Chapters 1 and 2.
     """
 
-    def __init__(self, S: int, T: int, parents: Sequence[int], alpha: float = 0.1, device="cpu"):
+    def __init__(self, S: int, T: int, parents: Sequence[int], alpha: float = 0.1, device="cpu",
+                 settings: SamplerSettings = DEFAULT_SETTINGS):
         self.S = check_vocab(S)
-        self.T = _check_T(T)
+        self.T = check_length(T)
         self.parents = validate_parents(parents, T)
         self.alpha = check_alpha(alpha)
-        self.device = _check_device(device)
+        self.device = resolve_device(device)
+        if not isinstance(settings, SamplerSettings):
+            raise TypeError(f"settings must be a SamplerSettings, got {type(settings).__name__}")
+        self.settings = settings
         self.roots = [i for i, p in enumerate(self.parents) if p < 0]
         self.parents_t = torch.tensor(self.parents, device=self.device)
         # Fill order: positions 0 … T-2 sorted by depth (roots first), then the query. A level is a
@@ -423,13 +199,13 @@ class SingleParentTask:
     def sample(self, n: int, generator: torch.Generator | None = None, return_law: bool = False) -> Batch:
         """Draw ``n`` sequences, each with its own law. Returns a :class:`Batch` (``tokens (n, T)`` int64,
         ``labels (n, S)`` float32; with ``return_law`` also ``pi (n, S, S)`` and ``mu (n, S)``)."""
-        n = _check_n(n)
-        g = _default_generator(generator, self.device)
+        n = check_positive_int("n", n, "the number of sequences")
+        g = generator_or_default(generator, self.device)
         S, dev, parts = self.S, self.device, []
-        for c in _chunks(n, S * S, dev):
-            gammas = _start_gamma(self.alpha, (S, S, c), g, dev)  # batch last: P[b, a, m] = π_m[a, b]
+        for c in _chunks(n, S * S, dev, self.settings):
+            gammas = start_gamma(self.alpha, (S, S, c), g, dev, settings=self.settings)  # batch last: P[b, a, m] = π_m[a, b]
             u, query = self._uniforms(c, g)  # drawn while the gamma worker runs
-            P = _normalise_rows_(gammas())
+            P = normalise_rows_(gammas())
             parts.append(self._sample_given(P, u, query, return_law))
         return _concat(parts)
 
@@ -443,8 +219,8 @@ class SingleParentTask:
         (which is this method applied to a fresh draw from the prior). Useful to look at one chain
         (chapter 1) and to test the sampler against a known law.
         """
-        n = _check_n(n)
-        g = _default_generator(generator, self.device)
+        n = check_positive_int("n", n, "the number of sequences")
+        g = generator_or_default(generator, self.device)
         P = _law_to_batch_last(pi, self.S, self.S, n, "pi", self.device)
         return self._sample_given(P, *self._uniforms(n, g), return_law)
 
@@ -462,7 +238,7 @@ class SingleParentTask:
         labels = flat.index_select(1, torch.add(m, query, alpha=n)).T.contiguous()  # π_m[query_m]
         C = _cumulative(P).view(S, S * n)
         law = _law_from_batch_last(P) if return_law else None
-        mu = _gth_(P.transpose(0, 1))  # (S, n); overwrites P, read above
+        mu = _stationary_batch_last(P.transpose(0, 1), self.settings)  # (S, n); overwrites P, read above
 
         tokens = torch.empty(T, n, dtype=torch.long, device=dev)  # rows in fill order
         R = self._n_roots
@@ -487,12 +263,16 @@ class MultiParentTask:
     ``s_0 … s_{T-1}``; the label is the law of ``s_T`` given its parents.
     """
 
-    def __init__(self, S: int, T: int, parent_lists: Sequence[Sequence[int]], alpha: float = 0.1, device="cpu"):
+    def __init__(self, S: int, T: int, parent_lists: Sequence[Sequence[int]], alpha: float = 0.1, device="cpu",
+                 settings: SamplerSettings = DEFAULT_SETTINGS):
         self.S = check_vocab(S)
-        self.T = _check_T(T)
+        self.T = check_length(T)
         self.parent_lists = validate_parent_lists(parent_lists, T)
         self.alpha = check_alpha(alpha)
-        self.device = _check_device(device)
+        self.device = resolve_device(device)
+        if not isinstance(settings, SamplerSettings):
+            raise TypeError(f"settings must be a SamplerSettings, got {type(settings).__name__}")
+        self.settings = settings
         self.ks = sorted({len(ps) for ps in self.parent_lists if ps})
         if S ** max(self.ks) > 10**6:
             raise ValueError(f"S**k = {S ** max(self.ks)} rows per table is too large (S={S}, k={max(self.ks)})")
@@ -523,13 +303,13 @@ class MultiParentTask:
     def sample(self, n: int, generator: torch.Generator | None = None, return_law: bool = False) -> Batch:
         """Draw ``n`` sequences: ``tokens (n, T)`` and the target's law ``labels (n, S)``; with
         ``return_law`` also ``pi (n, S^k, S)``, the table of the target's ``k``."""
-        n = _check_n(n)
-        g = _default_generator(generator, self.device)
+        n = check_positive_int("n", n, "the number of sequences")
+        g = generator_or_default(generator, self.device)
         S, dev, parts = self.S, self.device, []
-        for c in _chunks(n, sum(S ** (k + 1) for k in self.ks), dev):
-            gammas = {k: _start_gamma(self.alpha, (S, S**k, c), g, dev) for k in self.ks}  # batch last
+        for c in _chunks(n, sum(S ** (k + 1) for k in self.ks), dev, self.settings):
+            gammas = {k: start_gamma(self.alpha, (S, S**k, c), g, dev, settings=self.settings) for k in self.ks}  # batch last
             u, roots = self._uniforms(c, g)  # drawn while the gamma worker runs
-            tables = {k: _normalise_rows_(draw()) for k, draw in gammas.items()}
+            tables = {k: normalise_rows_(draw()) for k, draw in gammas.items()}
             parts.append(self._sample_given(tables, u, roots, return_law))
         return _concat(parts)
 
@@ -537,8 +317,8 @@ class MultiParentTask:
                          return_law: bool = False) -> Batch:
         """Draw ``n`` sequences from **given** tables instead of the prior: ``tables[k]`` is ``(S^k, S)``
         (shared) or ``(n, S^k, S)`` for every ``k`` in ``self.ks``; rows must sum to 1."""
-        n = _check_n(n)
-        g = _default_generator(generator, self.device)
+        n = check_positive_int("n", n, "the number of sequences")
+        g = generator_or_default(generator, self.device)
         if not isinstance(tables, Mapping) or sorted(tables) != self.ks:
             raise ValueError(f"tables must map each number of parents {self.ks} to a table")
         P = {k: _law_to_batch_last(t, self.S**k, self.S, n, f"tables[{k}]", self.device) for k, t in tables.items()}

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from causal_tutorial.estimators import (_eliminate, _visits, baseline_losses, bayes_loss_curve, bayes_predictor,
+from causal_tutorial.estimators import (baseline_losses, bayes_loss_curve, bayes_predictor,
                                         in_context_estimator, k_parent_estimator, matching_children_average,
                                         one_parent_estimator, readout_floor, soft_cross_entropy,
                                         soft_cross_entropy_from_logits, transition_counts, unigram_predictor,
                                         uniform_predictor)
 from causal_tutorial.graphs import chain, icl_pairs, make_parents, multi_parent_dag
-from causal_tutorial.tasks import MultiParentTask, SingleParentTask, stationary_distribution
+from causal_tutorial.priors import gth_back_substitute, gth_eliminate_, gth_reduce_first_rows_, stationary_distribution
+from causal_tutorial.tasks import MultiParentTask, SingleParentTask
 
 S, ALPHA = 3, 0.1
 TINY_GRAPHS = [(-1, 0, 1, 2, 3), (-1, 0, -1, 2, -1), (-1, 0, 0, -1, 1), (-1, -1, 1, 0, 3)]
@@ -255,7 +256,9 @@ def test_the_cheap_query_row_swap_gives_the_stationary_law():
     torch.manual_seed(0)
     P = torch.distributions.Dirichlet(torch.full((6,), 0.1)).sample((40, 6)).double()
     r = torch.distributions.Dirichlet(torch.full((6,), 0.1)).sample((40, 5)).double()
-    u = _visits(*_eliminate(P), r)  # row 0 replaced by each of the 5 candidates
+    A = gth_eliminate_(P.permute(1, 2, 0).clone(), first_row=False)  # (S, S, 40), row 0 left alone
+    u = gth_back_substitute(A, gth_reduce_first_rows_(A, r.permute(2, 0, 1).clone())).permute(1, 2, 0)
+    # u (40, 5, S): row 0 replaced by each of the 5 candidates
     P_swapped = P[:, None].repeat(1, 5, 1, 1)
     P_swapped[:, :, 0] = r
     torch.testing.assert_close(u / u.sum(-1, keepdim=True), stationary_distribution(P_swapped), rtol=1e-9, atol=1e-13)

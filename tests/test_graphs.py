@@ -182,7 +182,7 @@ def test_parent_lists_must_hold_ints():
 
 @pytest.mark.parametrize("family", [chain, icl_pairs, random_tree, random_forest, multi_parent_dag])
 def test_too_short_or_non_int_lengths_are_rejected(family):
-    with pytest.raises(ValueError, match="T must be at least 3"):
+    with pytest.raises(ValueError, match="T must be an int >= 3"):
         family(2)
     with pytest.raises(TypeError, match="T must be an int"):
         family(5.0)

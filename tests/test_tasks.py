@@ -26,10 +26,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from causal_tutorial import tasks
+from causal_tutorial import priors
+from causal_tutorial.checks import check_alpha, check_vocab
 from causal_tutorial.graphs import chain, icl_pairs, multi_parent_dag, random_tree
-from causal_tutorial.tasks import (MultiParentTask, SingleParentTask, check_alpha, check_vocab, sample_dirichlet,
-                                   sample_gamma, stationary_distribution)
+from causal_tutorial.priors import SamplerSettings, sample_dirichlet, sample_gamma, stationary_distribution
+from causal_tutorial.tasks import MultiParentTask, SingleParentTask
 
 P_MIN = 1e-3  # false-alarm rate of each statistical test (over seeds)
 
@@ -183,12 +184,12 @@ def test_stationary_law_rejects_non_square_input_and_unknown_methods():
 
 # --- the prior ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_gamma_variates_follow_the_gamma_law(backend, monkeypatch):
+def test_gamma_variates_follow_the_gamma_law(backend):
     """PIT through the regularised incomplete gamma function, on both halves of the two CPU streams
     (``numpy``) and on the path other devices run (``torch``)."""
-    monkeypatch.setattr(tasks, "_CPU_GAMMA", backend)
+    settings = SamplerSettings(gamma_source=backend)
     for a in (0.1, 2.5):
-        x = sample_gamma(a, (200, 500), torch.Generator().manual_seed(3), "cpu").double()
+        x = sample_gamma(a, (200, 500), torch.Generator().manual_seed(3), "cpu", settings=settings).double()
         assert x.dtype == torch.float64 and x.shape == (200, 500)
         u = torch.special.gammainc(torch.tensor(a, dtype=torch.float64), x).reshape(-1)
         for half in u.chunk(2):  # each stream on its own
@@ -196,12 +197,12 @@ def test_gamma_variates_follow_the_gamma_law(backend, monkeypatch):
             assert gof_pvalue(counts, torch.full((20,), 0.05)) > P_MIN, (backend, a)
 
 
-def test_gamma_stream_does_not_depend_on_the_worker_thread(monkeypatch):
-    draw = lambda: sample_gamma(0.1, (1 << 15,), torch.Generator().manual_seed(4), "cpu")  # noqa: E731
-    monkeypatch.setattr(tasks, "_THREAD_MIN", 0)
-    threaded = draw()
-    monkeypatch.setattr(tasks, "_THREAD_MIN", 1 << 62)
-    assert torch.equal(threaded, draw())
+def test_gamma_stream_does_not_depend_on_the_worker_thread():
+    def draw(thread_min):
+        settings = SamplerSettings(thread_min=thread_min)
+        return sample_gamma(0.1, (1 << 15,), torch.Generator().manual_seed(4), "cpu", settings=settings)
+
+    assert torch.equal(draw(0), draw(1 << 62))
 
 
 def test_dirichlet_rows_have_the_prior_mean_and_variance():
@@ -323,12 +324,11 @@ def test_a_wrong_law_is_detected():
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_large_batches_drawn_in_chunks_follow_their_laws(backend, monkeypatch):
+def test_large_batches_drawn_in_chunks_follow_their_laws(backend):
     """Chunks of 70 sequences (the real chunk is ~20k): the pieces join into one valid batch, on the
     CPU path and on the torch-gamma path that other devices run."""
-    monkeypatch.setattr(tasks, "_CHUNK_ENTRIES", 70 * 25)
-    monkeypatch.setattr(tasks, "_CPU_GAMMA", backend)
-    task = SingleParentTask(5, 10, random_tree(10, seed=4), alpha=0.5)
+    settings = SamplerSettings(chunk_entries=70 * 25, gamma_source=backend)
+    task = SingleParentTask(5, 10, random_tree(10, seed=4), alpha=0.5, settings=settings)
     b = task.sample(5000, torch.Generator().manual_seed(9), return_law=True)
     assert b.tokens.shape == (5000, 10) and b.pi.shape == (5000, 5, 5) and b.mu.shape == (5000, 5)
     n = 5000
@@ -405,7 +405,7 @@ def test_same_seed_same_batch_other_seed_other_batch(make, monkeypatch):
         x, y = getattr(a, f), getattr(b, f)
         assert (x is None and y is None) or torch.equal(x, y), f
     assert not torch.equal(a.tokens, c.tokens)
-    monkeypatch.setattr(tasks, "_THREAD_MIN", 1 << 62)  # the gamma worker thread changes nothing
+    task.settings = SamplerSettings(thread_min=1 << 62)  # the gamma worker thread changes nothing
     assert torch.equal(draw(0).tokens, a.tokens)
     tokens, labels = task.sample(64, torch.Generator().manual_seed(0))  # a batch unpacks as (tokens, labels)
     assert tokens.shape == (64, task.T) and tokens.dtype == torch.long and labels.shape == (64, task.S)
@@ -462,9 +462,10 @@ def test_the_sampler_ablations_change_speed_only():
     assert torch.equal(ours.tokens, by_position.tokens) and torch.equal(ours.labels, by_position.labels)
     P = torch.distributions.Dirichlet(torch.full((10,), 0.5)).sample((500, 10))
     A = P.permute(1, 2, 0).contiguous()  # (S, S, n): A[i, j, m] = π_m[i, j]
-    assert torch.allclose(bench._gth_by_solve(A.clone()), tasks._gth_(A.clone()), atol=1e-5)
-    for settings in bench.UNDO.values():  # each undone choice still follows the prior (a coarse check)
-        other = bench._undone(settings, lambda: task.sample(2000, torch.Generator().manual_seed(3)))()
+    by_solve = priors._stationary_batch_last(A.clone(), SamplerSettings(stationary="solve"))
+    assert torch.allclose(by_solve, priors._gth_(A.clone()), atol=1e-5)
+    for fields in bench.UNDO.values():  # each undone choice still follows the prior (a coarse check)
+        other = bench.undone(task, fields).sample(2000, torch.Generator().manual_seed(3))
         assert homogeneity_pvalue(_distinct(ours.tokens, 10), _distinct(other.tokens, 10)) > P_MIN
 
 # --- bad input ---------------------------------------------------------------------------------------
