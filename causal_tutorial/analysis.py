@@ -1,34 +1,109 @@
-"""Reading the learned circuit: attention on the true parents, recovery of the graph (chapters 4, 6, 7).
+"""Numbers read off a model or a circuit: attention on the parents, the learned graph, the circuit's blocks.
+
+Every read-out the book prints about a model lives here; the figures that show them are in
+:mod:`causal_tutorial.plots`. Chapter 3 ("The disentangled transformer") reads the hand-built
+induction head: the residual stream a layer-2 head reads, the query's layer-2 output, the loss as
+``β`` grows and why the softmax read-out cannot count. Chapter 4 ("Training on Markov chains")
+reads the trained one: parameter snapshots, the step at which layer 1 locks onto the parents and
+where the query's layer-2 attention goes.
+
+**Locked on its parent.** Row ``i`` of ``A⁽¹⁾``'s position × position block (:func:`position_block`)
+is *locked* when, over the positions ``j ≤ i`` it can attend to, its entry at the parent ``p(i)``
+is strictly larger than every other (:func:`rows_locked_on_parent`). A row of equal entries (the
+zero initialisation) is not locked. The graph is *recovered* when every child's row is locked.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
 import torch
+import torch.nn.functional as F
 
-__all__ = ["attention_on_parents", "position_block", "recovered_parents", "single_parent_metrics"]
+from .estimators import matching_children_average, soft_cross_entropy, soft_cross_entropy_from_logits
+from .graphs import edges, validate_parents
+from .models import DisentangledTransformer, block_slices, induction_head
+from .priors import dirichlet_posterior_mean
+
+__all__ = [
+    # the learned graph
+    "position_block",
+    "rows_locked_on_parent",
+    "recovered_parents",
+    "single_parent_metrics",
+    "attention_on_parents",
+    "parent_metrics",
+    # chapter 3: the hand-built head
+    "residual_stream",
+    "query_layer2_token_average",
+    "smooth_like_estimator",
+    "induction_head_losses",
+    "readout_loss",
+    "ideal_readout",
+    "agreeing_children_prediction",
+    "matching_children_mask",
+    "loss_by_match_count",
+    "pick_example",
+    # chapter 4: watching the circuit form
+    "ParameterSnapshots",
+    "lock_step",
+    "first_step_above",
+    "circuit_blocks",
+    "layer2_attention_by_count",
+    "rows_on_parent",
+    "load_result",
+]
 
 
-def position_block(model, layer: int = 1, head: int = 0) -> torch.Tensor:
-    """The ``T × T`` position × position block of a disentangled transformer's layer-1 matrix."""
-    if layer != 1:
-        raise ValueError("position_block reads layer 1 only (its input is [tok | pos])")
-    A = model.head(0, head).detach()
+def position_block(model: DisentangledTransformer, head: int = 0) -> torch.Tensor:
+    """The ``T × T`` position × position block of ``A⁽¹⁾`` (layer 1, ``head``), on the CPU (chapter 4).
+
+    Row ``i`` (the query's position) against column ``j`` (the key's position): the part of layer 1
+    that can learn the graph. Entries with ``j > i`` are masked out of the attention.
+    """
     S, T = model.S, model.T
-    return A[S:S + T, S:S + T].cpu()
+    return model.head(1, head).detach()[S:S + T, S:S + T].cpu()
 
 
-def recovered_parents(model, head: int = 0) -> list[int]:
-    """Row-wise argmax of the layer-1 position block: the parent each position attends to."""
-    return position_block(model, 1, head).argmax(dim=1).tolist()
+def rows_locked_on_parent(block: torch.Tensor, parents: Sequence[int]) -> dict[int, bool]:
+    """For each child ``i`` of ``parents``: is row ``i`` of a position block locked on ``p(i)``?
+
+    Locked: over the causal part of the row (``j ≤ i``, the positions row ``i`` can attend to), the
+    entry at the parent is strictly larger than every other, so ties (the zero initialisation)
+    count as not locked. The one definition used by :func:`recovered_parents`,
+    :func:`attention_on_parents` and :func:`rows_on_parent` (chapter 4).
+    """
+    kids, par = edges(parents)
+    out = {}
+    for i, p in zip(kids, par):
+        row = block[i, : i + 1]
+        others = torch.cat([row[:p], row[p + 1:]])
+        out[i] = bool(others.numel() == 0 or row[p] > others.max())
+    return out
+
+
+def recovered_parents(model: DisentangledTransformer, head: int = 0) -> list[int]:
+    """The parent each position's row of the layer-1 position block picks: the position ``j ≤ i`` of
+    its strict maximum, or ``-1`` where the maximum is tied (rows of equal entries; chapter 4)."""
+    B = position_block(model, head)
+    out = []
+    for i in range(B.shape[0]):
+        row = B[i, : i + 1]
+        top = int(row.argmax())
+        out.append(top if int((row == row[top]).sum()) == 1 else -1)
+    return out
 
 
 def single_parent_metrics(att: torch.Tensor, parents) -> dict:
     """Mean attention ``att[:, i, p(i)]`` over children ``i``, from a ``(n, T, T)`` layer-1 pattern."""
-    kids = [i for i, p in enumerate(parents) if p >= 0]
+    kids, par = edges(parents)
     if not kids:
         return {"attn_on_parent": float("nan")}
     idx = torch.tensor(kids, device=att.device)
-    par = torch.tensor([parents[i] for i in kids], device=att.device)
+    par = torch.tensor(par, device=att.device)
     return {"attn_on_parent": float(att[:, idx, par].mean())}
 
 
@@ -40,11 +115,11 @@ def attention_on_parents(model, task, tokens: torch.Tensor) -> dict:
     position block equals the parent at every child). Multi-parent task: for each layer-1 head and
     parent slot ``k``, ``attn_h{h}_parent{k}``.
     """
-    from .models import DisentangledTransformer, ReducedModel, StandardTransformer
+    from .models import ReducedModel, StandardTransformer
 
     out: dict = {}
     if isinstance(model, ReducedModel):
-        att = model.layer1().detach().unsqueeze(0)
+        att = model.attention(tokens[:1])[(1, 0)]
         if task.kind == "single":
             out.update(single_parent_metrics(att, task.parents))
         return out
@@ -54,9 +129,7 @@ def attention_on_parents(model, task, tokens: torch.Tensor) -> dict:
     if task.kind == "single":
         out.update(single_parent_metrics(maps[(1, 0)], task.parents))
         if isinstance(model, DisentangledTransformer):
-            rec = recovered_parents(model)
-            kids = [i for i, p in enumerate(task.parents) if p >= 0]
-            out["parent_recovered"] = float(all(rec[i] == task.parents[i] for i in kids))
+            out["parent_recovered"] = float(all(rows_locked_on_parent(position_block(model), task.parents).values()))
         return out
     lists = task.parent_lists[: task.T]
     heads = [k for k in maps if k[0] == 1]
@@ -71,3 +144,216 @@ def attention_on_parents(model, task, tokens: torch.Tensor) -> dict:
             par = torch.tensor([lists[i][slot] for i in rows], device=att.device)
             out[f"attn_h{h}_parent{slot}"] = float(att[:, idx, par].mean())
     return out
+
+
+def parent_metrics(task, n_sequences: int = 1024) -> Callable[[torch.nn.Module, torch.Tensor], dict]:
+    """The evaluation callback the experiments give :func:`causal_tutorial.training.train`: it
+    returns :func:`attention_on_parents` on the first ``n_sequences`` test sequences (chapter 4)."""
+
+    def metrics(model: torch.nn.Module, test_tokens: torch.Tensor) -> dict:
+        return attention_on_parents(model, task, test_tokens[:n_sequences])
+
+    return metrics
+
+
+def residual_stream(model: DisentangledTransformer, tokens: torch.Tensor) -> torch.Tensor:
+    """Layer 2's input ``h⁽¹⁾ = [x̃, attn(x̃; A1) x̃, …]`` of shape ``(n, T, d_1)`` (chapter 3).
+
+    Its column blocks are named by :func:`causal_tutorial.models.block_slices` (``layer=2``).
+    """
+    with torch.no_grad():
+        return model.run_with_cache(tokens)[1]["resid", 1]
+
+
+def query_layer2_token_average(model: DisentangledTransformer, tokens: torch.Tensor) -> torch.Tensor:
+    """The token part of the query's layer-2 output, ``Σ_j att2[T-1, j] e_{s_j}`` ``(n, S)`` (chapter 3).
+
+    For the hand-built head with large ``β`` this is the matching-children average ``v``.
+    """
+    att2 = model.attention(tokens)[(2, 0)][:, -1]  # (n, T): the query's layer-2 attention
+    return torch.einsum("nt,nts->ns", att2, F.one_hot(tokens, model.S).to(att2.dtype))
+
+
+def smooth_like_estimator(v: torch.Tensor, counts: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``(N·v + α) / (N + Sα)``: the Dirichlet smoothing that turns an average ``v`` of ``N`` next tokens
+    into the in-context estimator (chapter 3). ``v (n, S)``, ``counts (n,)``."""
+    return dirichlet_posterior_mean(counts.to(v.dtype).unsqueeze(-1) * v, alpha)
+
+
+def induction_head_losses(tokens: torch.Tensor, labels: torch.Tensor, parents: Sequence[int], S: int,
+                          betas: Sequence[float], c: float) -> list[float]:
+    """Test loss of :func:`~causal_tutorial.models.induction_head` for each ``β`` at read-out scale ``c``
+    (chapter 3). On sequences with a matching child it settles on the read-out floor as ``β`` grows."""
+    T = tokens.shape[1]
+    out = []
+    with torch.no_grad():
+        for b in betas:
+            model = induction_head(S, T, parents, beta=float(b), c=float(c)).to(tokens.device)
+            out.append(float(soft_cross_entropy_from_logits(model(tokens), labels)))
+    return out
+
+
+def readout_loss(v: torch.Tensor, labels: torch.Tensor, c: float) -> float:
+    """Loss of the softmax read-out ``softmax(c·v)`` of an average ``v (n, S)`` (chapter 3).
+
+    Minimised over ``c`` this is the read-out floor (:func:`causal_tutorial.estimators.readout_floor`).
+    """
+    return float(soft_cross_entropy_from_logits(float(c) * v, labels))
+
+
+def ideal_readout(v: torch.Tensor, counts: torch.Tensor, c: float) -> torch.Tensor:
+    """The ideal read-out of chapters 3 and 4: ``softmax(c·v)`` where at least one child matches, and the
+    uniform law where none does (as the estimator). ``v (n, S)``, ``counts (n,)``; returns ``(n, S)``.
+
+    With ``c`` the read-out floor's scale fitted on the sequences with a match, its loss there is the
+    read-out floor; where nothing matches it makes the estimator's choice, which the hand-built head cannot.
+    """
+    f = torch.softmax(float(c) * v, -1)
+    return torch.where(counts.unsqueeze(-1) > 0, f, torch.full_like(f, 1.0 / v.shape[-1]))
+
+
+def agreeing_children_prediction(S: int, alpha: float, c: float, n_max: int = 10) -> dict:
+    """When ``N`` matching children all continue with the same token ``a``: the probability the
+    in-context estimator puts on ``a``, ``(N + α)/(N + Sα)``, and the softmax read-out's,
+    ``e^c / (e^c + S - 1)`` (the same for every ``N ≥ 1``: the read-out cannot count; chapter 3)."""
+    N = np.arange(1, n_max + 1)
+    est = (N + alpha) / (N + S * alpha)
+    soft = np.full(N.shape, np.exp(c) / (np.exp(c) + S - 1))
+    return {"N": N, "estimator": est, "readout": soft}
+
+
+def matching_children_mask(tokens: torch.Tensor, parents: Sequence[int]) -> torch.Tensor:
+    """``(n, T)`` booleans: position ``j`` is a matching child, a child whose parent token equals the
+    query token ``s_{T-1}`` (chapter 3)."""
+    kids_l, par_l = edges(validate_parents(parents, tokens.shape[1]))
+    kids = torch.tensor(kids_l, dtype=torch.long, device=tokens.device)
+    par = torch.tensor(par_l, dtype=torch.long, device=tokens.device)
+    out = torch.zeros_like(tokens, dtype=torch.bool)
+    out[:, kids] = tokens[:, par] == tokens[:, -1:]
+    return out
+
+
+def _count_buckets(counts: torch.Tensor, max_count: int) -> tuple[list[str], list[torch.Tensor]]:
+    names = [str(k) for k in range(max_count)] + [f"{max_count}+"]
+    sels = [counts == k for k in range(max_count)] + [counts >= max_count]
+    return names, sels
+
+
+def loss_by_match_count(tokens: torch.Tensor, labels: torch.Tensor, parents: Sequence[int], S: int,
+                        predictions: dict[str, torch.Tensor], max_count: int = 6) -> dict[str, list]:
+    """Mean loss of each predictor (``name -> probs (n, S)``) by the number ``N`` of matching children
+    (buckets ``0 … max_count-1`` and ``max_count+``), with the share of sequences in each bucket
+    (chapters 3, 4). Returns columns: ``"N"``, ``"share"``, then one per predictor."""
+    _, counts = matching_children_average(tokens, parents, S)
+    names, sels = _count_buckets(counts, max_count)
+    out: dict[str, list] = {"N": names, "share": [float(m.float().mean()) for m in sels]}
+    for name, f in predictions.items():
+        per = soft_cross_entropy(f, labels, reduction="none")
+        out[name] = [float(per[m].mean()) if m.any() else float("nan") for m in sels]
+    return out
+
+
+def pick_example(tokens: torch.Tensor, parents: Sequence[int], S: int, min_matches: int = 3) -> int:
+    """Index of the first sequence whose query token has at least ``min_matches`` matching children
+    (a readable example for the attention figures of chapter 3)."""
+    _, counts = matching_children_average(tokens, parents, S)
+    idx = torch.nonzero(counts >= min_matches).flatten()
+    if idx.numel() == 0:
+        raise ValueError(f"no sequence has {min_matches} matching children; lower min_matches")
+    return int(idx[0])
+
+
+class ParameterSnapshots:
+    """A :func:`~causal_tutorial.training.train` callback that keeps a copy of ``A1``, ``A2`` and ``W``
+    (CPU tensors) at every evaluation step (chapter 4). ``snaps[step]`` gives ``{"A1", "A2", "W"}``."""
+
+    def __init__(self):
+        self.params: dict[int, dict[str, torch.Tensor]] = {}
+
+    def __call__(self, step: int, model, record: dict) -> None:
+        self.params[int(step)] = {"A1": model.head(1).detach().cpu().clone(),
+                                  "A2": model.head(2).detach().cpu().clone(),
+                                  "W": model.W.detach().cpu().clone()}
+
+    @property
+    def steps(self) -> list[int]:
+        return sorted(self.params)
+
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+        return self.params[step]
+
+    def model_at(self, step: int, S: int, T: int) -> DisentangledTransformer:
+        """A heads-(1, 1) disentangled transformer holding the parameters of ``step``."""
+        m = DisentangledTransformer(S, T, heads=(1, 1))
+        with torch.no_grad():
+            m.head(1).copy_(self.params[step]["A1"])
+            m.head(2).copy_(self.params[step]["A2"])
+            m.W.copy_(self.params[step]["W"])
+        return m
+
+
+def lock_step(history: Sequence[dict]) -> int | None:
+    """The first evaluation step at which the row-wise argmax of the layer-1 position block equals the
+    parent at every child (``parent_recovered == 1``), or ``None`` (chapter 4)."""
+    for rec in history:
+        if rec.get("parent_recovered") == 1.0:
+            return int(rec["step"])
+    return None
+
+
+def first_step_above(history: Sequence[dict], key: str, value: float) -> int | None:
+    """The first evaluation step at which ``record[key] >= value``, or ``None`` (chapter 4)."""
+    for rec in history:
+        if rec.get(key) is not None and rec[key] >= value:
+            return int(rec["step"])
+    return None
+
+
+def circuit_blocks(model: DisentangledTransformer) -> dict[str, torch.Tensor]:
+    """The three blocks the hand-built induction head uses, read from any heads-(1, 1) model (chapters 3, 4):
+
+    * ``"A1 pos×pos"`` ``(T, T)``: row ``i`` should peak at ``p(i)``;
+    * ``"A2 tok×L1h0·tok"`` ``(S, S)``: query token × the token a key gathered in layer 1 (a diagonal);
+    * ``"W L2h0·tok"`` ``(S, S)``: the token part of layer 2's output × next token (a diagonal).
+    """
+    S, T, heads = model.S, model.T, model.heads
+    b2 = dict(block_slices(S, T, heads, 2))
+    b3 = dict(block_slices(S, T, heads, 3))
+    A1, A2, W = (x.detach().cpu() for x in (model.head(1), model.head(2), model.W))
+    return {"A1 pos×pos": A1[b2["pos"], b2["pos"]],
+            "A2 tok×L1h0·tok": A2[b2["tok"], b2["L1h0·tok"]],
+            "W L2h0·tok": W[b3["L2h0·tok"], :]}
+
+
+def layer2_attention_by_count(model: DisentangledTransformer, tokens: torch.Tensor, parents: Sequence[int],
+                              max_count: int = 6) -> dict[str, list]:
+    """Where the query's layer-2 attention goes, by the number ``N`` of matching children (chapter 4):
+    mean mass on the matching children, on the query position itself, and elsewhere."""
+    att = model.attention(tokens)[(2, 0)][:, -1]  # (n, T)
+    match = matching_children_mask(tokens, parents)
+    counts = match.sum(-1)
+    on_match = (att * match).sum(-1)
+    on_self = att[:, -1]
+    names, sels = _count_buckets(counts, max_count)
+    mean = lambda x, m: float(x[m].mean()) if m.any() else float("nan")  # noqa: E731
+    return {"N": names, "on matching children": [mean(on_match, m) for m in sels],
+            "on the query itself": [mean(on_self, m) for m in sels],
+            "elsewhere": [mean(1 - on_match - on_self, m) for m in sels]}
+
+
+def rows_on_parent(snapshots: ParameterSnapshots, parents: Sequence[int], S: int) -> dict[int, int]:
+    """For each snapshot step, how many children's rows of the ``A1`` position block are locked on the
+    parent (:func:`rows_locked_on_parent`; chapter 4)."""
+    p = validate_parents(parents)
+    T = len(p) + 1
+    return {step: sum(rows_locked_on_parent(snapshots[step]["A1"][S:S + T, S:S + T], p).values())
+            for step in snapshots.steps}
+
+
+def load_result(path: str | Path) -> dict | None:
+    """A ``result.json`` written by :func:`~causal_tutorial.experiments.run_experiment`, or ``None`` when the
+    file does not exist (chapter 4 plots the paper-scale run beside the book run when there is one)."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    return json.loads(p.read_text())

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .checks import make_generator, resolve_device
+
 __all__ = ["BookSetup", "setup"]
 
 
@@ -25,14 +27,13 @@ class BookSetup:
 
     def generator(self, offset: int = 0) -> torch.Generator:
         """A fresh generator on the chapter's device, seeded with ``seed + offset``."""
-        return torch.Generator(device=self.device).manual_seed(self.seed + offset)
+        return make_generator(self.seed + offset, self.device)
 
 
 def setup(seed: int = 0, scale: str | None = None, device: str | None = None) -> BookSetup:
     """Seed everything, pick the scale and device, set the book's figure style (every chapter)."""
     from .experiments import SCALES
     from .plots import set_style
-    from .training import resolve_device
 
     scale = scale or os.environ.get("CAUSAL_TUTORIAL_SCALE", "book")
     if scale not in SCALES:

@@ -1,6 +1,6 @@
 """Each paper figure as a named experiment at three scales (``test``, ``book``, ``paper``).
 
-``paper`` is exactly the setting of DESIGN section 4 (the paper's own hyper-parameters); ``book``
+``paper`` is exactly the setting of the paper and its research code (its hyper-parameters); ``book``
 runs in about a minute on a 2-core CPU and still shows the phenomenon; ``test`` runs in seconds
 for pytest. ``python -m causal_tutorial list`` prints them; ``run_experiment`` runs one and
 writes ``OUT/NAME/result.json`` plus figures. Chapters 4, 6, 7 and 8 call these.
@@ -18,16 +18,25 @@ import numpy as np
 import torch
 
 from . import __version__
+from .analysis import parent_metrics, position_block, recovered_parents
+from .checks import make_generator, resolve_device
 from .estimators import baseline_losses
 from .graphs import make_parents, multi_parent_dag, random_forest
 from .io import atomic_write_json, check_output_dir
 from .models import DisentangledTransformer, StandardTransformer
 from .tasks import MultiParentTask, SingleParentTask
-from .training import TrainConfig, make_generator, resolve_device, train
+from .training import TrainConfig, draw_test_set, train
 
-__all__ = ["EXPERIMENTS", "SCALES", "Experiment", "get_experiment", "run_experiment", "list_experiments"]
+__all__ = ["EXPERIMENTS", "SCALES", "Experiment", "get_experiment", "run_experiment", "list_experiments",
+           "build_task", "build_model", "baseline_generator"]
 
 SCALES = ("test", "book", "paper")
+
+#: A model's random initial weights are drawn with ``seed + MODEL_SEED_OFFSET``, so that they never come
+#: from the same random stream as the training batches, which are drawn with ``seed`` itself.
+MODEL_SEED_OFFSET = 777
+#: The baselines' own randomness (the Bayes predictor's importance draws) uses ``test_seed + 1``.
+BASELINE_SEED_OFFSET = 1
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,7 @@ class Experiment:
         return TrainConfig(seed=seed, device=device, **self.scales[scale])
 
 
-# --- the paper's settings (DESIGN section 4) and our smaller scales ---------------------------
+# --- the paper's settings and our smaller scales ---------------------------
 _TEST = dict(steps=30, batch_size=256, eval_every=10, test_size=512)
 _SINGLE_PAPER = dict(steps=2**17, batch_size=1024, optimizer="sgd", lr=1.0, schedule="cosine",
                      weight_decay=0.0, eval_every=2**10, test_size=2**16)
@@ -145,10 +154,16 @@ def build_task(exp: Experiment, device, graph_seed: int = 0):
 
 
 def build_model(exp: Experiment, seed: int = 0):
-    g = torch.Generator().manual_seed(int(seed) + 777)
+    """The model of an experiment, its random initial weights (if any) seeded by ``seed + MODEL_SEED_OFFSET``."""
+    g = make_generator(int(seed) + MODEL_SEED_OFFSET)
     if exp.model == "standard":
         return StandardTransformer(exp.S, exp.T, d=exp.d, generator=g)
     return DisentangledTransformer(exp.S, exp.T, exp.heads, init_std=exp.init_std, generator=g)
+
+
+def baseline_generator(cfg: TrainConfig, device) -> torch.Generator:
+    """The generator of the baselines' importance draws on a run's test set (``test_seed + 1``)."""
+    return make_generator(cfg.test_seed + BASELINE_SEED_OFFSET, device)
 
 
 def _versions() -> dict:
@@ -167,18 +182,17 @@ def _run_one(exp: Experiment, scale: str, seed: int, device: torch.device, graph
     cfg = exp.config(scale, seed, str(device))
     task = build_task(exp, device, graph_seed)
     model = build_model(exp, seed)
-    test = tuple(task.sample(cfg.test_size, make_generator(cfg.test_seed, device)))
+    test = draw_test_set(task, cfg, device)
     t0 = time.perf_counter()
-    res = train(model, task, cfg, test_set=test, progress=progress, desc=desc, callback=callback)
+    res = train(model, task, cfg, test_set=test, metrics=parent_metrics(task), progress=progress, desc=desc,
+                callback=callback)
     train_time = time.perf_counter() - t0
     t1 = time.perf_counter()
-    base = baseline_losses(task, test[0], test[1], generator=make_generator(cfg.test_seed + 1, device),
+    base = baseline_losses(task, test[0], test[1], generator=baseline_generator(cfg, device),
                            bayes_draws=exp.bayes_draws[scale])
     out = {"task": task.describe(), "history": res.history, "final": res.final, "baselines": base,
            "train_time_s": train_time, "baseline_time_s": time.perf_counter() - t1}
     if isinstance(model, DisentangledTransformer) and exp.family != "multi":
-        from .analysis import position_block, recovered_parents
-
         out["A1_position_block"] = position_block(model).tolist()
         out["recovered_parents"] = recovered_parents(model)
         out["gap_to_estimator"] = res.final["test_loss"] - base["estimator"]

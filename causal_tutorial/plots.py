@@ -1,33 +1,122 @@
-"""One figure style for the whole book, and the figures every chapter reuses.
+"""Every figure of the book, in one style: the style itself, the baseline table, and each chapter's figures.
 
-``set_style()`` is called once at the top of each chapter. Every figure states its finding in its
-title, labels its axes, and marks token/position blocks where a matrix has them.
+``set_style()`` is called once at the top of each chapter (by :func:`causal_tutorial.book.setup`).
+Every figure states its finding in its title, labels its axes, marks token/position blocks where a
+matrix has them, and fits the book's column (at most 7 inches wide; no text under 8 pt). The
+numbers behind the figures come from :mod:`causal_tutorial.analysis` and
+:mod:`causal_tutorial.estimators`; nothing is computed here beyond what a picture needs.
+
+:data:`BASELINES` is the one table of how each predictor is drawn (label, colour, line style and
+marker, by the keys of :func:`causal_tutorial.estimators.baseline_losses`); every figure uses it.
+
+Graphs are drawn with matplotlib alone: a parent array is a forest whose edges always point from
+a lower to a higher position, so the positions laid out on a line with an arc from each parent to
+its child show the whole graph.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
-
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch
 
-__all__ = ["set_style", "loss_curve", "matrix_heatmap", "block_heatmap", "experiment_figures", "BASELINE_LABELS"]
+from .analysis import agreeing_children_prediction, residual_stream
+from .graphs import adjacency, validate_parents
+from .models import DisentangledTransformer, block_slices
 
-BASELINE_LABELS = {
-    "uniform": "uniform (log S)",
-    "unigram": "in-context unigram",
-    "one_parent": "one-parent estimator",
-    "estimator_roots_counted": "estimator, roots counted (research code)",
-    "readout_floor": "read-out floor",
-    "estimator": "in-context estimator (paper's line)",
-    "bayes": "Bayes floor (importance-sampled)",
+__all__ = [
+    "BaselineStyle",
+    "BASELINES",
+    "BASELINE_LABELS",
+    "ROOT_COLOR",
+    "QUERY_COLOR",
+    "PAGE_WIDTH",
+    "set_style",
+    "loss_curve",
+    "matrix_heatmap",
+    "block_heatmap",
+    # graphs and the task (chapters 1, 2)
+    "draw_parents",
+    "draw_adjacency",
+    "draw_graph_gallery",
+    "plot_transition_rows",
+    "plot_token_sequences",
+    "plot_mixing",
+    "plot_bayes_convergence",
+    "plot_baselines",
+    "plot_family_baselines",
+    "plot_gap_vs_roots",
+    "plot_graph_mismatch",
+    # circuits (chapters 3, 4)
+    "plot_residual_stream",
+    "plot_attention_example",
+    "plot_circuit_matrices",
+    "plot_loss_vs_beta",
+    "plot_counting",
+    "plot_snapshots",
+    "plot_locking",
+    "plot_by_match_count",
+    "plot_book_vs_paper",
+    # experiment results
+    "experiment_figures",
+]
+
+#: The widest figure that fits the book's text column, in inches.
+PAGE_WIDTH = 7.0
+
+
+@dataclass(frozen=True)
+class BaselineStyle:
+    """How one predictor is drawn: its legend label, colour, line style (for a horizontal line or a
+    curve) and marker (for a dot plot)."""
+
+    label: str
+    color: str
+    ls: str
+    marker: str
+
+
+#: The one style table: every figure draws a predictor with its entry here.
+BASELINES: dict[str, BaselineStyle] = {
+    "uniform": BaselineStyle("uniform (log S)", "0.6", "--", "x"),
+    "unigram": BaselineStyle("in-context unigram", "0.4", "-.", "x"),
+    "one_parent": BaselineStyle("one-parent estimator", "tab:purple", "--", "v"),
+    "estimator": BaselineStyle("in-context estimator (paper's line)", "tab:red", "--", "o"),
+    "estimator_roots_counted": BaselineStyle("estimator, roots counted (research code)", "tab:olive", ":", "^"),
+    "readout_floor": BaselineStyle("read-out floor", "tab:green", "-.", "s"),
+    "bayes": BaselineStyle("Bayes floor (importance-sampled)", "black", ":", "s"),
+    "hand_built": BaselineStyle("hand-built induction head", "tab:orange", "-", "v"),
+    "model": BaselineStyle("trained model", "tab:blue", "-", "D"),
 }
-_COLORS = {"uniform": "0.6", "unigram": "0.45", "one_parent": "tab:purple", "estimator_roots_counted": "tab:olive",
-           "readout_floor": "tab:green", "estimator": "tab:red", "bayes": "black"}
 
+#: ``{key: label}`` of :data:`BASELINES`, for tables.
+BASELINE_LABELS = {k: v.label for k, v in BASELINES.items()}
+
+ROOT_COLOR = "tab:orange"
+QUERY_COLOR = "tab:red"
+CHILD_COLOR = "white"
+_ARC_RAD = -0.45  # arc3 curvature: negative bends an arc drawn left-to-right upwards
+
+
+def _style(key: str) -> BaselineStyle:
+    """The style of ``key``; an unknown key is drawn grey with its own name as the label."""
+    return BASELINES.get(key, BaselineStyle(key, "0.3", "--", "o"))
+
+
+def _hline(ax, key: str, value: float, lw: float = 1.3) -> None:
+    """A predictor's loss as a horizontal line, labelled with its value."""
+    st = _style(key)
+    ax.axhline(value, ls=st.ls, lw=lw, color=st.color, label=f"{st.label}: {value:.3f}")
+
+
+# ==== the style and the building blocks ====
 
 def set_style() -> None:
     """The book's single figure style (seaborn ``whitegrid``, readable sizes)."""
@@ -47,7 +136,7 @@ def loss_curve(history: Sequence[dict], baselines: dict | None = None, ax=None, 
     ax.plot(steps, [h["test_loss"] for h in history], color="tab:blue", lw=2, label=label)
     for k in keys:
         if baselines and k in baselines:
-            ax.axhline(baselines[k], ls="--", lw=1.2, color=_COLORS.get(k, "0.3"), label=f"{BASELINE_LABELS.get(k, k)}: {baselines[k]:.3f}")
+            _hline(ax, k, baselines[k])
     ax.set_xlabel("training step")
     ax.set_ylabel("test cross-entropy (nats)")
     ax.set_title(title or "Test loss against the baselines")
@@ -96,6 +185,515 @@ def block_heatmap(M, row_blocks: Sequence[tuple[str, slice]], col_blocks: Sequen
             ax.set_xticks(mids, names, fontsize=8, rotation=90)
     return ax
 
+
+# ==== graphs (chapter 2) and the task (chapter 1) ====
+
+def _new_ax(ax, figsize):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def draw_parents(parents: Sequence[int], ax=None, title: str | None = None, tokens: Sequence[int] | None = None,
+                 show_query: bool = True, legend: bool = True, node_size: float = 170.0, fontsize: float = 7.0):
+    """Draw a parent array as a graph on a line (chapter 2, "Causal graphs").
+
+    Positions ``0 … T-1`` sit left to right; an arc with an arrow head runs from ``parents[i]`` to
+    ``i`` (the taller the arc, the further back the parent). Roots are filled orange, children
+    white, and the query ``T-1`` (which has no parent: it is drawn uniformly) is a red square.
+    With ``tokens`` (one sequence of length ``T``), each node shows its token.
+    """
+    p = validate_parents(parents)
+    T = len(p) + 1
+    if tokens is not None and len(tokens) != T:
+        raise ValueError(f"tokens must have length T = {T} (one per position), got {len(tokens)}")
+    ax = _new_ax(ax, (min(0.55 * T + 1, 14), 2.6))
+    span = max([i - q for i, q in enumerate(p) if q >= 0], default=1)
+    for i, q in enumerate(p):
+        if q < 0:
+            continue
+        ax.add_patch(FancyArrowPatch((q, 0), (i, 0), connectionstyle=f"arc3,rad={_ARC_RAD}", arrowstyle="-|>",
+                                     mutation_scale=8, lw=1.0, color="0.35", shrinkA=5, shrinkB=5, zorder=1))
+    xs = np.arange(T)
+    colors = [ROOT_COLOR if q < 0 else CHILD_COLOR for q in p]
+    ax.scatter(xs[:-1], np.zeros(T - 1), s=node_size, c=colors, edgecolors="k", linewidths=0.8, zorder=2)
+    if show_query:
+        ax.scatter([T - 1], [0], s=node_size, marker="s", c=QUERY_COLOR, edgecolors="k", linewidths=0.8, zorder=2)
+    if tokens is not None:
+        for i, s in enumerate(tokens):
+            ax.text(i, 0, str(int(s)), ha="center", va="center", fontsize=fontsize, zorder=3,
+                    color="white" if i == T - 1 else "black")
+    top = 0.5 * abs(_ARC_RAD) * span + 0.6
+    ax.set_xlim(-0.8, T - 0.2)
+    ax.set_ylim(-0.6, top)
+    ax.set_yticks([])
+    step = 1 if T <= 24 else 2
+    ax.set_xticks(range(0, T, step))
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_xlabel("position i")
+    ax.grid(False)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    n_roots = sum(q < 0 for q in p)
+    ax.set_title(title if title is not None else f"{n_roots} root{'s' if n_roots != 1 else ''}, "
+                 f"{T - 1 - n_roots} children")
+    if legend:
+        handles = [Line2D([], [], marker="o", ls="", mfc=ROOT_COLOR, mec="k", label="root"),
+                   Line2D([], [], marker="o", ls="", mfc=CHILD_COLOR, mec="k", label="child")]
+        if show_query:
+            handles.append(Line2D([], [], marker="s", ls="", mfc=QUERY_COLOR, mec="k", label="query"))
+        ax.legend(handles=handles, loc="upper left", fontsize=7, frameon=True, ncol=len(handles))
+    return ax
+
+
+def draw_adjacency(parents: Sequence[int], ax=None, title: str | None = None, mark_roots: bool = True):
+    """The ``T × T`` parent adjacency ``M[i, p(i)] = 1`` as a picture (chapter 2, "Causal graphs").
+
+    Row ``i`` is the child, column ``j`` the parent: each child's row has exactly one dark cell,
+    left of the diagonal. Rows of roots (and of the query, the last row) are empty; roots are marked
+    with an orange dot left of the matrix. This is the picture the trained layer-1 attention is
+    compared with in later chapters.
+    """
+    p = validate_parents(parents)
+    T = len(p) + 1
+    M = adjacency(p).numpy()
+    ax = _new_ax(ax, (3.6, 3.4))
+    ax.imshow(M, cmap="Greys", vmin=0, vmax=1.25, interpolation="nearest")
+    ax.plot([-0.5, T - 0.5], [-0.5, T - 0.5], color="0.8", lw=0.6)
+    if mark_roots:
+        roots = [i for i, q in enumerate(p) if q < 0]
+        ax.scatter([-1.4] * len(roots), roots, s=14, c=ROOT_COLOR, edgecolors="k", linewidths=0.5, clip_on=False)
+        ax.scatter([-1.4], [T - 1], s=14, marker="s", c=QUERY_COLOR, edgecolors="k", linewidths=0.5, clip_on=False)
+    ax.set_xlim(-0.5, T - 0.5)
+    ax.set_ylim(T - 0.5, -0.5)
+    ticks = list(range(0, T, 5))
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.tick_params(labelsize=8)
+    ax.set_xlabel("parent position j")
+    ax.set_ylabel("child position i")
+    ax.grid(False)
+    ax.set_title(title if title is not None else "adjacency: M[i, p(i)] = 1")
+    return ax
+
+
+def draw_graph_gallery(graphs: Mapping[str, Sequence[int]], suptitle: str | None = None):
+    """One row per graph: the arcs on the left, the adjacency matrix on the right (chapter 2).
+
+    ``graphs`` maps a name to a parent array. Returns the figure.
+    """
+    n = len(graphs)
+    fig, axes = plt.subplots(n, 2, figsize=(12, 2.9 * n), gridspec_kw={"width_ratios": [3.3, 1]}, squeeze=False)
+    for row, (name, parents) in enumerate(graphs.items()):
+        p = validate_parents(parents)
+        n_roots = sum(q < 0 for q in p)
+        draw_parents(p, ax=axes[row, 0], legend=row == 0,
+                     title=f"{name}: {n_roots} root{'s' if n_roots != 1 else ''}, {len(p) - n_roots} children")
+        draw_adjacency(p, ax=axes[row, 1], title=f"{name}: adjacency")
+    if suptitle:
+        fig.suptitle(suptitle, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def plot_transition_rows(matrices: Mapping[float, np.ndarray], title: str | None = None):
+    """One transition matrix ``π`` per concentration ``α``, side by side as heatmaps (chapter 1).
+
+    ``matrices`` maps ``α`` to an ``S × S`` row-stochastic matrix. Returns the figure.
+    """
+    n = len(matrices)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n + 0.8, 3.5), squeeze=False)
+    for ax, (alpha, P) in zip(axes[0], matrices.items()):
+        P = np.asarray(P, dtype=float)
+        im = ax.imshow(P, cmap="magma_r", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(f"α = {alpha:g}")
+        ax.set_xlabel("next token s'")
+        ax.set_ylabel("current token s")
+        ax.set_xticks(range(P.shape[1]))
+        ax.set_yticks(range(P.shape[0]))
+        ax.tick_params(labelsize=7)
+        ax.grid(False)
+    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02, pad=0.02, label="π[s, s']")
+    if title:
+        fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+def plot_token_sequences(tokens, ax=None, title: str = "", S: int | None = None):
+    """A few sequences as a grid of tokens, one row per sequence; the last column is the query (chapter 1)."""
+    tok = np.asarray(tokens)
+    n, T = tok.shape
+    S = int(tok.max()) + 1 if S is None else S
+    ax = _new_ax(ax, (0.42 * T + 1, 0.42 * n + 1.1))
+    ax.imshow(tok, cmap="tab10" if S <= 10 else "tab20", vmin=-0.5, vmax=(10 if S <= 10 else 20) - 0.5,
+              interpolation="nearest", aspect="auto")
+    for r in range(n):
+        for c in range(T):
+            ax.text(c, r, str(int(tok[r, c])), ha="center", va="center", fontsize=7, color="white")
+    ax.axvline(T - 1.5, color="k", lw=1.5)
+    ax.set_xticks(range(T))
+    ax.set_xticklabels([str(i) if i < T - 1 else "q" for i in range(T)], fontsize=7)
+    ax.set_yticks(range(n))
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("position i (q = the query, drawn uniformly)")
+    ax.set_ylabel("sequence")
+    ax.grid(False)
+    ax.set_title(title)
+    return ax
+
+
+def plot_mixing(gaps: Mapping[str, np.ndarray], residuals: Mapping[str, np.ndarray], title: str | None = None):
+    """Left: histograms of the spectral gap ``1 - |λ₂|``; right: of ``log10 ‖πᵀμ - μ‖₁`` per method (chapter 1).
+
+    ``gaps`` maps a label (e.g. ``"α = 0.1"``) to the gaps of a batch of chains; ``residuals`` maps a
+    method's name to its residuals on one batch. Returns the figure.
+    """
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6))
+    bins = np.linspace(-2.5, 0, 41)
+    for label, gap in gaps.items():
+        a.hist(np.log10(np.clip(np.asarray(gap, dtype=float), 10**-2.5, 1)), bins=bins, alpha=0.55, label=label)
+    a.set_xlabel("log10 spectral gap 1 − |λ₂|  (small: mixes slowly)")
+    a.set_ylabel("number of chains")
+    a.set_title("Sparse rows make slowly mixing chains")
+    a.legend(fontsize=8)
+    rbins = np.linspace(-18, 0, 55)
+    for name, r in residuals.items():
+        b.hist(np.log10(np.clip(np.asarray(r, dtype=float), 1e-18, 1)), bins=rbins, alpha=0.55, label=name)
+    b.set_xlabel("log10 residual ‖πᵀμ − μ‖₁")
+    b.set_ylabel("number of chains")
+    b.set_title("GTH is exact to rounding error")
+    b.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def plot_bayes_convergence(curve: Mapping[int, tuple[float, float]], lines: Mapping[str, float] | None = None,
+                           ax=None, title: str = "The Bayes estimate converges from above"):
+    """Loss of the importance-sampled Bayes predictor against the number of draws ``K`` (chapter 1).
+
+    ``curve`` is :func:`causal_tutorial.estimators.bayes_loss_curve`'s ``{K: (mean, standard error)}``;
+    ``lines`` maps baseline names (keys of :data:`causal_tutorial.plots.BASELINES`) to losses
+    drawn as horizontal lines.
+    """
+    ax = _new_ax(ax, (6.5, 3.8))
+    K = sorted(curve)
+    m = np.array([curve[k][0] for k in K])
+    se = np.array([curve[k][1] for k in K])
+    ax.errorbar(K, m, yerr=se, marker="o", color="black", capsize=3, label="Bayes predictor, K draws (± s.e.)")
+    for name, value in (lines or {}).items():
+        _hline(ax, name, value)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(K, [str(k) for k in K])
+    ax.set_xlabel("importance draws K per sequence")
+    ax.set_ylabel("test cross-entropy (nats)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_baselines(table, ax=None, title: str = "", xlim: tuple[float, float] | None = None):
+    """A horizontal dot plot of baseline losses with ± 2 standard errors (chapters 1 and 2).
+
+    ``table`` is a pandas DataFrame indexed by baseline name with columns ``loss`` and ``se``.
+    """
+    ax = _new_ax(ax, (7, 0.45 * len(table) + 1.4))
+    y = np.arange(len(table))
+    ax.errorbar(table["loss"], y, xerr=2 * table["se"], fmt="o", color="black", capsize=3)
+    for yi, v in zip(y, table["loss"]):
+        ax.annotate(f"{v:.3f}", (v, yi), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    ax.set_yticks(y, [_style(i).label for i in table.index])
+    ax.invert_yaxis()
+    if xlim:
+        ax.set_xlim(*xlim)
+    ax.set_xlabel("test cross-entropy (nats), ± 2 s.e.")
+    ax.set_title(title)
+    return ax
+
+
+def plot_family_baselines(table, keys: Sequence[str] = ("unigram", "estimator", "bayes"), ax=None,
+                          title: str = ""):
+    """Baseline losses per graph family (chapter 2): one column of dots per family, ``log S`` as a line.
+
+    ``table`` is a DataFrame indexed by family with a column per baseline (and ``<name>_se``), a
+    ``uniform`` column and a ``roots`` column, which labels the x axis.
+    """
+    ax = _new_ax(ax, (7.5, 4))
+    x = np.arange(len(table))
+    offsets = np.linspace(-0.15, 0.15, len(keys))
+    for off, k in zip(offsets, keys):
+        se = table[f"{k}_se"] if f"{k}_se" in table else None
+        st = _style(k)
+        ax.errorbar(x + off, table[k], yerr=None if se is None else 2 * se, fmt=st.marker, ms=7,
+                    color=st.color, capsize=2, label=st.label)
+    if "uniform" in table:
+        st = _style("uniform")
+        ax.axhline(float(table["uniform"].iloc[0]), color=st.color, ls=st.ls, lw=1.2, label=st.label)
+    ax.set_xticks(x, [f"{f}\n({r} root{'s' if r != 1 else ''})" for f, r in zip(table.index, table["roots"])])
+    ax.set_xlabel("graph family")
+    ax.set_ylabel("test cross-entropy (nats), ± 2 s.e.")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(0.01, 0.39), ncol=2)
+    return ax
+
+
+def plot_gap_vs_roots(table, ax=None, title: str = ""):
+    """The estimator's excess loss over the Bayes estimate against the number of roots (chapter 2).
+
+    ``table`` is a DataFrame indexed by family with columns ``roots``, ``gap`` (estimator minus Bayes,
+    per-sequence differences averaged) and ``gap_se`` (their standard error).
+    """
+    ax = _new_ax(ax, (5.5, 3.8))
+    ax.errorbar(table["roots"], table["gap"], yerr=2 * table["gap_se"], fmt="o", color="black", capsize=3)
+    for name, r, g in zip(table.index, table["roots"], table["gap"]):
+        ax.annotate(name, (r, g), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.axhline(0, color="tab:red", ls="--", lw=1.2, label="no gap")
+    ax.set_xlabel("number of roots in the graph")
+    ax.set_ylabel("estimator − Bayes (nats), ± 2 s.e.")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def plot_graph_mismatch(table, ax=None, title: str = ""):
+    """The in-context estimator with the true graph against the chain's graph, per family (chapter 2).
+
+    ``table`` is a DataFrame indexed by family with columns ``true graph``, ``chain graph``,
+    ``unigram`` and ``uniform`` (losses in nats).
+    """
+    ax = _new_ax(ax, (7, 3.8))
+    x = np.arange(len(table))
+    w = 0.38
+    ax.bar(x - w / 2, table["true graph"], w, color="tab:red", label="estimator with the true graph")
+    ax.bar(x + w / 2, table["chain graph"], w, color="tab:blue", alpha=0.7, label="estimator assuming the chain")
+    st = _style("uniform")
+    ax.axhline(float(table["uniform"].iloc[0]), color=st.color, ls=st.ls, lw=1.2, label=st.label)
+    lo = min(table["true graph"].min(), table["chain graph"].min())
+    hi = max(table["chain graph"].max(), float(table["uniform"].iloc[0]))
+    ax.set_ylim(lo - 0.15, hi + 0.12)
+    ax.set_xticks(x, list(table.index))
+    ax.set_xlabel("graph family the data come from")
+    ax.set_ylabel("test cross-entropy (nats)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+# ==== circuits (chapters 3, 4) ====
+
+def _token_ticks(ax, tokens_1d, axis: str, every: int = 1):
+    labels = [f"{i}:{s}" for i, s in enumerate(torch.as_tensor(tokens_1d).tolist())]
+    pos = list(range(len(labels)))[::every]
+    if axis == "x":
+        ax.set_xticks(pos, [labels[p] for p in pos], rotation=90, fontsize=7)
+    else:
+        ax.set_yticks(pos, [labels[p] for p in pos], fontsize=7)
+
+
+def plot_residual_stream(model: DisentangledTransformer, tokens_1: torch.Tensor, ax=None):
+    """Heatmap of one sequence's layer-2 input ``h⁽¹⁾`` (positions × named blocks; chapter 3)."""
+    S, T = model.S, model.T
+    h = residual_stream(model, tokens_1.view(1, -1))[0].cpu().numpy()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 4.2))
+    blocks = block_slices(S, T, model.heads, layer=2)
+    block_heatmap(h, [("", slice(0, T))], blocks, ax=ax, center=None,
+                  title="Layer 1 copies each parent's token into its child (block L1h0·tok)")
+    # block_heatmap puts the column names on the x axis; rows are positions, labelled "i:token"
+    ax.images[0].set_cmap("Blues")  # white background, so the block separators stay visible
+    _token_ticks(ax, tokens_1, "y")
+    ax.set_xticks([(sl.start + sl.stop - 1) / 2 for _, sl in blocks],
+                  [f"{nm}\n({sl.stop - sl.start} cols)" for nm, sl in blocks], rotation=0, fontsize=8)
+    ax.set_ylabel("position i : token $s_i$")
+    ax.set_xlabel("column block of $h^{(1)}_i$  (width 2(S+T))")
+    return ax
+
+
+def plot_attention_example(model: DisentangledTransformer, tokens_1: torch.Tensor, parents: Sequence[int]):
+    """Layer-1 pattern and the query's layer-2 attention on one sequence (chapter 3).
+
+    Bars of positions whose parent token equals the query token are highlighted.
+    """
+    p = validate_parents(parents, model.T)
+    maps = model.attention(tokens_1.view(1, -1))
+    att1, att2 = maps[(1, 0)][0].cpu().numpy(), maps[(2, 0)][0, -1].cpu().numpy()
+    q = int(tokens_1[-1])
+    toks = tokens_1.tolist()
+    match = np.array([pi >= 0 and toks[pi] == q for pi in p] + [False])
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1, 1.35]})
+    matrix_heatmap(att1, ax=a1, title="Layer 1: position i attends to its parent p(i)", cmap="Blues",
+                   xlabel="attended position j : token", ylabel="position i : token")
+    _token_ticks(a1, tokens_1, "x")
+    _token_ticks(a1, tokens_1, "y")
+    x = np.arange(model.T)
+    a2.bar(x[~match], att2[~match], color="0.7", label="other positions")
+    a2.bar(x[match], att2[match], color="tab:orange", label=f"parent token = query token ({q})")
+    _token_ticks(a2, tokens_1, "x")
+    a2.set_ylim(0, 1.05)
+    a2.set_xlabel("attended position j : token")
+    a2.set_ylabel("layer-2 attention of the query")
+    a2.set_title(f"Layer 2: the query ({q}) attends to children of earlier {q}s")
+    a2.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_circuit_matrices(model: DisentangledTransformer, suptitle: str, axes=None):
+    """Heatmaps of ``A1``, ``A2`` and ``W`` with their token/position blocks labelled (chapters 3, 4).
+
+    Rows of ``A1``/``A2`` are the query's features and columns the key's; rows of ``W`` are the
+    features of the last position's residual stream, columns the next token.
+    """
+    S, T, heads = model.S, model.T, model.heads
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(15, 5.2), layout="constrained",
+                                 gridspec_kw={"width_ratios": [1, 1, 0.42]})
+    else:
+        fig = axes[0].figure
+    A1 = model.head(0).detach().cpu().numpy()
+    A2 = model.head(1).detach().cpu().numpy()
+    W = model.W.detach().cpu().numpy()
+    block_heatmap(A1, block_slices(S, T, heads, 1), ax=axes[0], title="$A^{(1)}$: query row × key column")
+    block_heatmap(A2, block_slices(S, T, heads, 2), ax=axes[1], title="$A^{(2)}$: query row × key column")
+    block_heatmap(W, block_slices(S, T, heads, 3), [("next token", slice(0, S))], ax=axes[2],
+                  title="$W$: feature × next token")
+    axes[2].set_aspect("auto")
+    axes[2].tick_params(axis="x", rotation=0)
+    if suptitle:
+        fig.suptitle(suptitle, fontweight="bold")
+    return fig
+
+
+def plot_loss_vs_beta(betas: Sequence[float], losses: Sequence[float], baselines: dict, ax=None,
+                      keys: Sequence[str] = ("uniform", "readout_floor", "estimator", "bayes")):
+    """Loss of the hand-built head against ``β``, with the baselines as horizontal lines (chapter 3)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.3))
+    ax.plot(betas, losses, "o-", color="tab:blue", lw=2, label="hand-built induction head")
+    for k in keys:
+        if k in baselines:
+            _hline(ax, k, baselines[k], lw=1.4)
+    ax.set_xlabel("attention sharpness β")
+    ax.set_ylabel("test cross-entropy (nats)")
+    ax.set_title("As β grows the hand-built head settles on the read-out floor, above the estimator")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_counting(S: int, alpha: float, c: float, n_max: int = 10, ax=None):
+    """Probability on the agreed next token vs the number ``N`` of agreeing children (chapter 3)."""
+    d = agreeing_children_prediction(S, alpha, c, n_max)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(d["N"], d["estimator"], "o-", color="tab:red", label="in-context estimator $(N+α)/(N+Sα)$")
+    ax.plot(d["N"], d["readout"], "s-", color="tab:green", label=f"softmax read-out, c = {c:.2f}")
+    ax.set_xlabel("number N of matching children, all followed by the same token a")
+    ax.set_ylabel("probability predicted for a")
+    ax.set_title("The estimator grows surer with N; the softmax read-out cannot count")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def plot_snapshots(snapshots: ParameterSnapshots, steps: Sequence[int], S: int, T: int, suptitle: str = ""):
+    """``A1``, ``A2`` and ``W`` at several training steps, one row per step, blocks labelled (chapter 4)."""
+    fig, axes = plt.subplots(len(steps), 3, figsize=(15, 5.0 * len(steps)), layout="constrained",
+                             gridspec_kw={"width_ratios": [1, 1, 0.42]}, squeeze=False)
+    for row, step in zip(axes, steps):
+        plot_circuit_matrices(snapshots.model_at(step, S, T), "", axes=row)
+        for ax in row:
+            ax.set_title(f"step {step}: " + ax.get_title())
+    if suptitle:
+        fig.suptitle(suptitle, fontweight="bold")
+    return fig
+
+
+def plot_locking(history: Sequence[dict], rows: dict[int, int], n_children: int, lock: int | None,
+                 xmax: int | None = None, suptitle: str = ""):
+    """Test loss, mean layer-1 attention on the parent and the number of locked rows against the step,
+    with the lock step marked (chapter 4). ``xmax`` zooms into the early steps."""
+    hist = [h for h in history if xmax is None or h["step"] <= xmax]
+    steps = [h["step"] for h in hist]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), layout="constrained")
+    axes[0].plot(steps, [h["test_loss"] for h in hist], "o-", ms=3, color="tab:blue")
+    axes[0].set_ylabel("test cross-entropy (nats)")
+    axes[0].set_title("Test loss")
+    axes[1].plot(steps, [h["attn_on_parent"] for h in hist], "o-", ms=3, color="tab:blue")
+    axes[1].set_ylim(0, 1.02)
+    axes[1].set_ylabel("mean layer-1 attention on the parent")
+    axes[1].set_title("Attention on the parent (test sequences)")
+    rs = [s for s in rows if xmax is None or s <= xmax]
+    axes[2].plot(rs, [rows[s] for s in rs], "o-", ms=3, color="tab:purple")
+    axes[2].axhline(n_children, ls=":", color="0.4", lw=1)
+    axes[2].set_ylim(0, n_children + 1)
+    axes[2].set_ylabel(f"rows peaking at p(i) (of {n_children})")
+    axes[2].yaxis.get_major_locator().set_params(integer=True)
+    axes[2].set_title("Rows of A1's pos×pos block whose argmax is p(i)")
+    for ax in axes:
+        ax.set_xlabel("training step")
+        if lock is not None:
+            ax.axvline(lock, color="tab:red", ls="--", lw=1.2, label=f"lock: step {lock}")
+            ax.legend(fontsize=8, loc="center right")
+    if suptitle:
+        fig.suptitle(suptitle, fontweight="bold")
+    return fig
+
+
+def plot_by_match_count(losses: dict[str, list], attention: dict[str, list] | None = None, suptitle: str = "",
+                        relative_to: str | None = "estimator"):
+    """Loss by the number of matching children (and, if given, where the query's layer-2 attention goes)
+    (chapters 3, 4). ``losses`` from :func:`causal_tutorial.analysis.loss_by_match_count`, its predictors
+    named by keys of :data:`BASELINES` (``"estimator"``, ``"readout_floor"``, ``"hand_built"``,
+    ``"model"``, …); ``attention`` from :func:`causal_tutorial.analysis.layer2_attention_by_count`.
+    With ``relative_to`` (a key) the losses are drawn as excess over that predictor's, which makes small
+    differences visible."""
+    ncol = 1 if attention is None else 2
+    fig, axes = plt.subplots(1, ncol, figsize=(6.5 * ncol, 4.2), layout="constrained", squeeze=False)
+    ax = axes[0, 0]
+    x = np.arange(len(losses["N"]))
+    ref = np.asarray(losses[relative_to]) if relative_to else 0.0
+    for name in [k for k in losses if k not in ("N", "share")]:
+        st = _style(name)
+        ax.plot(x, np.asarray(losses[name]) - ref, marker=st.marker, color=st.color, label=st.label)
+    ax.set_xticks(x, [f"{n}\n({100 * s:.0f}%)" for n, s in zip(losses["N"], losses["share"])])
+    ax.set_xlabel("matching children N  (share of test sequences)")
+    if relative_to:
+        ref_label = _style(relative_to).label.split(" (")[0]
+        ax.set_ylabel(f"excess loss over the {ref_label} (nats)")
+        ax.set_title(f"Mean loss by N, minus the {ref_label}'s")
+    else:
+        ax.set_ylabel("mean test cross-entropy (nats)")
+        ax.set_title("Loss by the number of matching children")
+    ax.legend(fontsize=8)
+    if attention is not None:
+        ax = axes[0, 1]
+        for name, color in (("on matching children", "tab:orange"), ("on the query itself", "tab:purple"),
+                            ("elsewhere", "0.6")):
+            ax.plot(x, attention[name], "o-", color=color, label=name)
+        ax.set_xticks(x, attention["N"])
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("matching children N")
+        ax.set_ylabel("query's layer-2 attention")
+        ax.set_title("The query keeps a share of attention on itself")
+        ax.legend(fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontweight="bold")
+    return fig
+
+
+def plot_book_vs_paper(book: dict, paper: dict):
+    """Two loss curves side by side: the book-scale run and the paper-scale run (chapter 4)."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.3))
+    for ax, res, name in ((axes[0], book, "book scale (AdamW)"), (axes[1], paper, "paper scale (SGD)")):
+        loss_curve(res["history"], res["baselines"], ax=ax,
+                   title=f"{name}: final loss {res['history'][-1]['test_loss']:.3f} vs estimator "
+                         f"{res['baselines']['estimator']:.3f}")
+    fig.tight_layout()
+    return fig
+
+
+# ==== experiment results ====
 
 def experiment_figures(result: dict, out_dir: str | Path) -> list[Path]:
     """The figures of an experiment's result: its loss curve and, where there is one, the learned graph."""

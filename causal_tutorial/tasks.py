@@ -40,6 +40,8 @@ batched PyTorch way and against the cost of the gamma variates alone):
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -53,6 +55,7 @@ __all__ = [
     "SingleParentTask",
     "MultiParentTask",
     "Batch",
+    "BatchStream",
 ]
 
 
@@ -355,3 +358,67 @@ class MultiParentTask:
         if return_law:
             return Batch(tokens, labels, _law_from_batch_last(tables[k]), None)
         return Batch(tokens, labels)
+
+
+class BatchStream:
+    """The training batches of a task, in order, each with the generator state after it was drawn.
+
+    Chapter 4's training loop draws from it. With ``background=True`` a thread draws the batches up
+    to ``ahead`` steps in advance, so that sampling batch ``k+1`` overlaps training step ``k``
+    (NumPy's gamma sampler and torch kernels release the GIL), each on its own core: on 2 cores this
+    beats giving both intra-op threads to one after the other by ~10%, and by far more on a busy
+    machine. The thread is the generator's only user and draws in order, so the batches are exactly
+    those of calling ``task.sample(batch_size, generator)`` in the loop. A checkpoint saves the
+    state that comes with the last batch used, so a resumed run continues the same stream (batches
+    drawn ahead but not used are drawn again). ``count`` bounds the number of batches drawn. With
+    ``start=False`` the thread starts at :meth:`start` (after the caller has set up its threads).
+    """
+
+    def __init__(self, task, batch_size: int, generator: torch.Generator, count: int, background: bool,
+                 ahead: int = 2, start: bool = True):
+        self._draw = lambda: (*task.sample(batch_size, generator), generator.get_state())
+        self._count = count
+        self._thread: threading.Thread | None = None
+        self._background = background and count > 0
+        if self._background:
+            self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+            self._stop = threading.Event()
+            if start:
+                self.start()
+
+    def start(self) -> None:
+        """Start the background thread (once; nothing to do without one)."""
+        if self._background and self._thread is None:
+            self._thread = threading.Thread(target=self._run, args=(self._count,), name="batch-stream", daemon=True)
+            self._thread.start()
+
+    def _run(self, count: int) -> None:
+        try:
+            for _ in range(count):
+                item = self._draw()
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.05)
+                        break
+                    except queue.Full:
+                        pass
+                if self._stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the training loop, which raises it
+            self._queue.put((exc,))
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(tokens, labels, generator state after drawing them)``."""
+        if not self._background:
+            return self._draw()
+        self.start()
+        item = self._queue.get()
+        if len(item) == 1:
+            raise item[0]
+        return item
+
+    def close(self) -> None:
+        """Stop the background thread and wait for it."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()

@@ -1,38 +1,51 @@
-"""One training loop for every experiment (chapter 4 trains with it; chapter 5 uses its stages).
+"""One training loop for every experiment: fresh batches, an optimiser, a schedule, evaluations.
+
+Chapter 4 ("Training on Markov chains") trains with it. :func:`train` knows of a model only that
+it has parameters, ``param_groups()`` and ``loss(tokens, labels)``, and of a task only
+``sample(n, generator)``; what to measure at each evaluation besides the test loss (``metrics``,
+e.g. :func:`causal_tutorial.analysis.parent_metrics`) and what to keep (``callback``, e.g.
+:class:`causal_tutorial.analysis.ParameterSnapshots`) are handed in.
 
 * SGD or AdamW, cosine (to 0) or constant learning rate, weight decay;
-* fresh batches every step from the task's sampler, on the training device;
-* a fixed test set, evaluated every ``eval_every`` steps; the history records the step, the mean
-  training loss since the last evaluation, the test loss, the learning rate and the attention on
-  the true parents (metrics are read from the device only at evaluation points);
-* staged training (the paper's Algorithm 1): each stage trains a chosen subset of parameters;
-* checkpoints (``torch.save``, loaded with ``weights_only=True``) from which a run resumes exactly;
+* fresh batches every step (:class:`causal_tutorial.tasks.BatchStream`; on the CPU drawn in a
+  background thread while the step runs, ``TrainConfig.prefetch``);
+* a fixed test set, evaluated every ``eval_every`` steps: the history records the step, the learning
+  rate, the mean training loss since the last evaluation, the test loss and the metrics;
+* stages (the paper's Algorithm 1): each stage trains a chosen subset of parameter groups;
+* checkpoints (loaded with ``weights_only=True``) from which a run resumes exactly;
 * a ``tqdm`` progress bar, silent when ``CI`` is set or the output is not a terminal.
+
+Two process-wide settings are changed while :func:`train` runs on the CPU, and named here: the
+number of intra-op threads drops by one while the background sampler runs (restored on every exit
+path), and :func:`causal_tutorial.models.retain_freed_memory` keeps freed memory in the process
+(once; it stays).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-import queue
 import sys
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
-from .analysis import attention_on_parents
-from .estimators import soft_cross_entropy, soft_cross_entropy_from_logits
-from .fastpath import fast_loss
+from .checks import check_nonnegative_float, check_nonnegative_int, check_positive_int, make_generator, resolve_device
 from .io import atomic_torch_save
-from .models import DisentangledTransformer
+from .tasks import BatchStream
 
-__all__ = ["Stage", "TrainConfig", "TrainResult", "resolve_device", "train", "make_generator", "model_loss"]
+__all__ = ["Stage", "TrainConfig", "TrainResult", "train", "draw_test_set", "save_checkpoint", "load_checkpoint"]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant")
+
+#: ``metrics(model, test_tokens) -> dict``: extra numbers recorded at every evaluation.
+Metrics = Callable[[torch.nn.Module, torch.Tensor], dict]
+#: ``callback(step, model, record)``: called after every evaluation.
+Callback = Callable[[int, torch.nn.Module, dict], None]
 
 
 @dataclass
@@ -46,7 +59,11 @@ class Stage:
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run (chapter 4)."""
+    """Everything that defines a training run (chapter 4).
+
+    ``prefetch`` draws the batches in a background thread on the CPU; it changes the speed, never
+    the batches (a test checks that both give the same run).
+    """
 
     steps: int = 1000
     batch_size: int = 1024
@@ -61,22 +78,19 @@ class TrainConfig:
     device: str = "auto"
     stages: list[Stage] | None = None
     checkpoint_every: int = 0
+    prefetch: bool = True
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "test_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {name}={v!r}")
+            check_positive_int(name, getattr(self, name))
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive finite number, got lr={self.lr!r}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
-        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be an int >= 0, got {self.checkpoint_every!r}")
+        check_nonnegative_float("weight_decay", self.weight_decay)
+        check_nonnegative_int("checkpoint_every", self.checkpoint_every)
         if self.stages is not None:
             self.stages = [s if isinstance(s, Stage) else Stage(**s) for s in self.stages]
             for s in self.stages:
@@ -89,101 +103,12 @@ class TrainConfig:
         return self.stages if self.stages is not None else [Stage(("all",), self.steps, None)]
 
     def to_dict(self) -> dict:
+        """The configuration as plain data (what result files and checkpoints record)."""
         d = asdict(self)
         d["stages"] = None if self.stages is None else [
             {"params": list(s.params), "steps": s.steps, "lr": s.lr} for s in self.stages]
+        del d["prefetch"]  # how batches are drawn, not which: not part of a run's identity
         return d
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` → CUDA when present, else CPU. Unknown names and missing GPUs are errors."""
-    if isinstance(device, torch.device):
-        device = str(device)
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available; use 'cpu' or 'auto'")
-        return torch.device(device)
-    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-
-
-def make_generator(seed: int, device: torch.device) -> torch.Generator:
-    g = torch.Generator(device=device)
-    g.manual_seed(int(seed))
-    return g
-
-
-def model_loss(model: torch.nn.Module, tokens: torch.Tensor, labels: torch.Tensor, reduction: str = "mean"):
-    """The soft-label cross-entropy of any model of :mod:`causal_tutorial.models`."""
-    if reduction == "mean" and isinstance(model, DisentangledTransformer):
-        return fast_loss(model, tokens, labels)  # the same loss, its gradient fused in (fastpath)
-    out = model(tokens)
-    if getattr(model, "returns_probs", False):
-        return soft_cross_entropy(out, labels, reduction=reduction)
-    return soft_cross_entropy_from_logits(out, labels, reduction=reduction)
-
-
-# Draw the training batches in a background thread when training on the CPU (see BatchStream);
-# meanwhile the training step runs on one thread fewer than torch's default (restored after).
-PREFETCH_ON_CPU = True
-
-
-class BatchStream:
-    """The training batches, in order, each with the generator state after it was drawn (chapter 4).
-
-    With ``background=True`` a thread draws them up to ``ahead`` steps in advance, so that
-    sampling batch ``k+1`` overlaps training step ``k`` (NumPy's gamma sampler and torch kernels
-    release the GIL), each on its own core: on 2 cores this beats giving both intra-op threads to
-    one after the other by ~10%, and by far more on a busy machine. The thread is the generator's
-    only user and draws in order, so the batches are exactly those of calling
-    ``task.sample(batch_size, generator)`` in the loop. A checkpoint saves the state that comes with the last batch used,
-    so a resumed run continues the same stream (batches drawn ahead but not used are drawn again).
-    ``count`` bounds the number of batches drawn.
-    """
-
-    def __init__(self, task, batch_size: int, generator: torch.Generator, count: int, background: bool,
-                 ahead: int = 2):
-        self._draw = lambda: (*task.sample(batch_size, generator), generator.get_state())
-        self._thread = None
-        if background and count > 0:
-            self._queue: queue.Queue = queue.Queue(maxsize=ahead)
-            self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(count,), name="batch-stream", daemon=True)
-            self._thread.start()
-
-    def _run(self, count: int) -> None:
-        try:
-            for _ in range(count):
-                item = self._draw()
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(item, timeout=0.05)
-                        break
-                    except queue.Full:
-                        pass
-                if self._stop.is_set():
-                    return
-        except BaseException as exc:  # handed to the training loop, which raises it
-            self._queue.put((exc,))
-
-    def next(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(tokens, labels, generator state after drawing them)``."""
-        if self._thread is None:
-            return self._draw()
-        item = self._queue.get()
-        if len(item) == 1:
-            raise item[0]
-        return item
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
 
 
 @dataclass
@@ -192,13 +117,31 @@ class TrainResult:
     final: dict = field(default_factory=dict)
 
 
+def draw_test_set(task, config: TrainConfig, device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed test set of a run (chapter 4): ``config.test_size`` sequences of ``task`` drawn with
+    a generator seeded by ``config.test_seed`` on ``device`` (by default the config's device)."""
+    dev = resolve_device(config.device if device is None else device)
+    batch = task.sample(config.test_size, make_generator(config.test_seed, dev))
+    return batch.tokens, batch.labels
+
+
+# --- helpers -----------------------------------------------------------------------------------------
 def _progress_enabled(progress: bool | None) -> bool:
     if progress is not None:
         return bool(progress)
     return not os.environ.get("CI") and sys.stderr.isatty()
 
 
+def _progress_bar(total: int, initial: int, desc: str, show: bool):
+    if show:
+        from tqdm.auto import tqdm
+    else:  # the plain class: tqdm.auto warns in notebooks without ipywidgets even when disabled
+        from tqdm import tqdm
+    return tqdm(total=total, initial=initial, desc=desc, disable=not show, leave=False)
+
+
 def _select_params(model: torch.nn.Module, groups: Sequence[str]) -> list[torch.nn.Parameter]:
+    """The parameters of the named groups (``model.param_groups()``) or parameter names; ``"all"``."""
     named = dict(model.named_parameters())
     if "all" in groups:
         return list(named.values())
@@ -231,6 +174,34 @@ def _fingerprint(model: torch.nn.Module, task, cfg: TrainConfig) -> dict:
     return {"model": model_cfg, "task": task.describe(), "train": cfg.to_dict()}
 
 
+@contextlib.contextmanager
+def _intra_op_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads; the previous count is restored on every exit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """Write a training state atomically (tensors and plain containers only, so it loads with
+    ``weights_only=True``)."""
+    atomic_torch_save(state, path)
+
+
+def load_checkpoint(path: str | Path | None, fingerprint: dict, device: torch.device) -> dict:
+    """A checkpoint written by :func:`train` for this very configuration, or an error saying why not."""
+    if path is None or not Path(path).is_file():
+        raise FileNotFoundError(f"resume=True needs an existing checkpoint_path, got {path!r}")
+    ck = torch.load(path, map_location=device, weights_only=True)
+    if ck["fingerprint"] != fingerprint:
+        raise ValueError(f"checkpoint {path} was made for another configuration; refusing to resume")
+    return ck
+
+
+# --- the loop -------------------------------------------------------------------------------------------
 def train(
     model: torch.nn.Module,
     task,
@@ -239,7 +210,8 @@ def train(
     checkpoint_path: str | Path | None = None,
     resume: bool = False,
     stop_after: int | None = None,
-    callback: Callable[[int, torch.nn.Module, dict], None] | None = None,
+    metrics: Metrics | None = None,
+    callback: Callback | Sequence[Callback] | None = None,
     progress: bool | None = None,
     desc: str = "training",
 ) -> TrainResult:
@@ -250,87 +222,74 @@ def train(
             ``config.test_seed``.
         checkpoint_path: where checkpoints go (every ``config.checkpoint_every`` steps and at the end).
         resume: continue from ``checkpoint_path`` (which must belong to the same configuration).
-        stop_after: stop (and checkpoint) after this many steps in total — to simulate an
-            interruption.
-        callback: called as ``callback(step, model, record)`` at every evaluation.
+        stop_after: stop (and checkpoint) after this many steps in total, to simulate an interruption.
+        metrics: ``metrics(model, test_tokens) -> dict``, merged into every evaluation record.
+        callback: ``callback(step, model, record)`` (or a list of them), called after every evaluation.
     """
     device = resolve_device(config.device)
     if getattr(task, "device", device).type != device.type:
         raise ValueError(f"the task samples on {task.device} but config.device resolves to {device}")
     if hasattr(model, "T") and (model.T != task.T or model.S != task.S):
         raise ValueError(f"the model (S={model.S}, T={model.T}) does not match the task (S={task.S}, T={task.T})")
+    callbacks = [] if callback is None else list(callback) if isinstance(callback, (list, tuple)) else [callback]
     model.to(device)
     if test_set is None:
-        test_set = tuple(task.sample(config.test_size, make_generator(config.test_seed, device)))
+        test_set = draw_test_set(task, config, device)
     test_tokens, test_labels = (t.to(device) for t in test_set)
     gen = make_generator(config.seed, device)
     fingerprint = _fingerprint(model, task, config)
-    history: list[dict] = []
-    stages = config.all_stages()
-    start_step = 0
+    state = {"step": 0, "history": [], "train_sum": torch.zeros((), device=device), "train_count": 0}
     opt_state = None
-    train_sum = torch.zeros((), device=device)
-    train_count = 0
     if resume:
-        if checkpoint_path is None or not Path(checkpoint_path).is_file():
-            raise FileNotFoundError(f"resume=True needs an existing checkpoint_path, got {checkpoint_path!r}")
-        ck = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if ck["fingerprint"] != fingerprint:
-            raise ValueError(f"checkpoint {checkpoint_path} was made for another configuration; refusing to resume")
+        ck = load_checkpoint(checkpoint_path, fingerprint, device)
         model.load_state_dict(ck["model"])
         gen.set_state(ck["generator"].cpu() if device.type == "cpu" else ck["generator"])
-        start_step, opt_state, history = ck["step"], ck["optimizer"], ck["history"]
-        train_sum = ck["train_sum"].to(device)
-        train_count = ck["train_count"]
+        opt_state = ck["optimizer"]
+        state.update(step=ck["step"], history=ck["history"], train_sum=ck["train_sum"].to(device),
+                     train_count=ck["train_count"])
+    start_step, history = state["step"], state["history"]
+    gen_state = gen.get_state()  # what a checkpoint saves: the state after the last batch used
 
-    def evaluate(step: int, lr: float) -> dict:
-        nonlocal train_sum, train_count
+    def evaluate(step: int, lr: float) -> None:
         model.eval()
         with torch.no_grad():
-            test_loss = float(model_loss(model, test_tokens, test_labels))
             rec = {"step": step, "lr": lr,
-                   "train_loss": float(train_sum) / train_count if train_count else None,
-                   "test_loss": test_loss}
-            rec.update(attention_on_parents(model, task, test_tokens[:1024]))
+                   "train_loss": float(state["train_sum"]) / state["train_count"] if state["train_count"] else None,
+                   "test_loss": float(model.loss(test_tokens, test_labels))}
+            if metrics is not None:
+                rec.update(metrics(model, test_tokens))
         model.train()
-        train_sum = torch.zeros((), device=device)
-        train_count = 0
-        return rec
+        state["train_sum"], state["train_count"] = torch.zeros((), device=device), 0
+        history.append(rec)
+        for cb in callbacks:
+            cb(step, model, rec)
 
     def save(step: int, opt) -> None:
-        if checkpoint_path is None:
-            return
-        atomic_torch_save({
-            "fingerprint": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "generator": gen_state, "step": step, "history": history,
-            "train_sum": train_sum.detach().cpu(), "train_count": train_count,
-        }, checkpoint_path)
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, {
+                "fingerprint": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "generator": gen_state, "step": step, "history": history,
+                "train_sum": state["train_sum"].detach().cpu(), "train_count": state["train_count"]})
 
-    show = _progress_enabled(progress)
-    if show:
-        from tqdm.auto import tqdm
-    else:  # the plain class: tqdm.auto warns in notebooks without ipywidgets even when disabled
-        from tqdm import tqdm
-
-    bar = tqdm(total=config.steps, initial=start_step, desc=desc, disable=not show,
-               leave=False)
-    step = 0
+    stages = config.all_stages()
     if start_step == 0:
-        history.append(evaluate(0, _lr_at(config, stages[0].lr or config.lr, 0, stages[0].steps)))
-        if callback:
-            callback(0, model, history[-1])
-    gen_state = gen.get_state()  # what a checkpoint saves: the state after the last batch used
-    background = PREFETCH_ON_CPU and device.type == "cpu"
+        evaluate(0, _lr_at(config, stages[0].lr or config.lr, 0, stages[0].steps))
+    background = config.prefetch and device.type == "cpu"
+    if device.type == "cpu":
+        from .models import retain_freed_memory
+
+        retain_freed_memory()
     threads = torch.get_num_threads()
-    if background:  # one core for the sampling thread, the rest for the training step
-        torch.set_num_threads(max(1, threads - 1))
-    batches = BatchStream(task, config.batch_size, gen, config.steps - start_step, background)
-    try:
-        opt = None
+    bar = _progress_bar(config.steps, start_step, desc, _progress_enabled(progress))
+    step, opt = 0, None
+    # While sampling runs in the background, the step gets one core fewer.
+    stream = BatchStream(task, config.batch_size, gen, config.steps - start_step, background, start=False)
+    with _intra_op_threads(max(1, threads - 1) if background else threads), contextlib.closing(bar), \
+            contextlib.closing(stream) as batches:
+        batches.start()
         for stage in stages:
-            stage_start = step
-            stage_end = step + stage.steps
-            if stage_end <= start_step:
+            stage_start, stage_end = step, step + stage.steps
+            if stage_end <= start_step:  # finished before the checkpoint
                 step = stage_end
                 continue
             params = _select_params(model, stage.params)
@@ -349,31 +308,24 @@ def train(
                 for grp in opt.param_groups:
                     grp["lr"] = lr
                 tokens, labels, gen_state = batches.next()
-                loss = model_loss(model, tokens, labels)
+                loss = model.loss(tokens, labels)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                train_sum = train_sum + loss.detach()
-                train_count += 1
+                state["train_sum"] = state["train_sum"] + loss.detach()
+                state["train_count"] += 1
                 step += 1
                 bar.update(1)
                 if step % config.eval_every == 0 or step == config.steps:
-                    history.append(evaluate(step, lr))
+                    evaluate(step, lr)
                     bar.set_postfix(test_loss=f"{history[-1]['test_loss']:.4f}")
-                    if callback:
-                        callback(step, model, history[-1])
                 if stop_after is not None and step >= stop_after:
                     save(step, opt)
-                    bar.close()
                     return TrainResult(history, dict(history[-1]))
                 if config.checkpoint_every and step % config.checkpoint_every == 0:
                     save(step, opt)
-    finally:
-        batches.close()
-        torch.set_num_threads(threads)
     for p in model.parameters():
         p.requires_grad_(True)
-    bar.close()
     if opt is not None:
         save(step, opt)
     return TrainResult(history, dict(history[-1]))

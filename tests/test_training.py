@@ -9,7 +9,9 @@ from causal_tutorial.experiments import build_model, build_task, get_experiment,
 from causal_tutorial.graphs import chain
 from causal_tutorial.models import DisentangledTransformer
 from causal_tutorial.tasks import SingleParentTask
-from causal_tutorial.training import Stage, TrainConfig, resolve_device, train
+from causal_tutorial.analysis import ParameterSnapshots, parent_metrics
+from causal_tutorial.checks import resolve_device
+from causal_tutorial.training import Stage, TrainConfig, draw_test_set, train
 
 
 def _tiny(**kw):
@@ -70,12 +72,27 @@ def test_staged_training_moves_only_the_chosen_parameters():
     assert res.history[-1]["step"] == 6
 
 
-def test_history_records_losses_lr_and_attention_on_parent():
-    res = train(DisentangledTransformer(5, 8), _task(), _tiny(), progress=False)
+def test_history_records_losses_lr_and_the_metrics_it_is_given():
+    task = _task()
+    res = train(DisentangledTransformer(5, 8), task, _tiny(), metrics=parent_metrics(task), progress=False)
     assert [h["step"] for h in res.history] == [0, 4, 8, 12]
     for key in ("train_loss", "test_loss", "lr", "attn_on_parent", "parent_recovered"):
         assert key in res.history[-1]
     assert res.history[-1]["lr"] < res.history[1]["lr"], "cosine schedule decays"
+    plain = train(DisentangledTransformer(5, 8), task, _tiny(), progress=False)
+    assert set(plain.history[-1]) == {"step", "lr", "train_loss", "test_loss"}, "no metrics unless asked for"
+    assert [h["test_loss"] for h in plain.history] == [h["test_loss"] for h in res.history]
+
+
+def test_callbacks_see_every_evaluation_and_the_default_test_set_is_draw_test_set():
+    task, cfg = _task(), _tiny()
+    snaps, seen = ParameterSnapshots(), []
+    model = DisentangledTransformer(5, 8)
+    res = train(model, task, cfg, callback=[snaps, lambda step, m, rec: seen.append(rec["step"])], progress=False)
+    assert snaps.steps == seen == [0, 4, 8, 12]
+    assert torch.equal(snaps[12]["A1"], model.head(1).detach())
+    given = train(DisentangledTransformer(5, 8), task, cfg, test_set=draw_test_set(task, cfg), progress=False)
+    assert given.history == res.history
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -93,7 +110,7 @@ def test_bad_training_config_is_rejected_with_the_rule(bad, match):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
 def test_cuda_without_a_gpu_is_a_clear_error():
-    with pytest.raises(ValueError, match="no CUDA GPU"):
+    with pytest.raises(ValueError, match="not available on this machine"):
         resolve_device("cuda")
 
 

@@ -13,7 +13,8 @@ import torch
 
 from ..estimators import in_context_estimator, soft_cross_entropy, uniform_predictor, unigram_predictor
 from ..graphs import chain
-from ..tasks import SingleParentTask, sample_dirichlet, stationary_distribution
+from ..priors import sample_dirichlet, stationary_distribution
+from ..tasks import SingleParentTask
 
 __all__ = ["check_chain_estimator", "check_power_iteration", "check_unigram_loss_reason"]
 
@@ -66,7 +67,7 @@ def check_chain_estimator(estimator, S: int = _S, T: int = _T, alpha: float = _A
 def check_power_iteration(stationary, alpha: float = 1.0, S: int = _S, tol: float = 1e-6) -> bool:
     """Exercise 1.2: ``stationary(P)`` maps a batch of stochastic matrices ``P (n, S, S)`` to their
     stationary laws ``μ (n, S)``; on a seeded batch of ``Dirichlet(alpha)`` chains it must agree with
-    :func:`causal_tutorial.tasks.stationary_distribution` (GTH) to ``tol`` in every entry.
+    :func:`causal_tutorial.priors.stationary_distribution` (GTH) to ``tol`` in every entry.
     """
     g = torch.Generator().manual_seed(102)
     P = sample_dirichlet(alpha, (256, S), S, g, "cpu").double()

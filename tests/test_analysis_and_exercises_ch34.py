@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from causal_tutorial import circuits  # noqa: E402
+from causal_tutorial import analysis, plots  # noqa: E402
 from causal_tutorial.estimators import (in_context_estimator, matching_children_average,  # noqa: E402
                                         readout_floor, soft_cross_entropy_from_logits)
 from causal_tutorial.exercises.training import check_recovers_graph, check_zero_init_gradients  # noqa: E402
@@ -33,7 +33,7 @@ def chain_batch():
 def test_residual_stream_holds_the_input_and_the_parents_token(chain_batch):
     tokens = chain_batch.tokens[:16]
     head = induction_head(S, T, chain(T), beta=30.0)
-    h1 = circuits.residual_stream(head, tokens)
+    h1 = analysis.residual_stream(head, tokens)
     blocks = dict(block_slices(S, T, (1, 1), 2))
     assert h1.shape == (16, T, 2 * (S + T))
     assert torch.equal(h1[..., blocks["tok"]], torch.nn.functional.one_hot(tokens, S).float())
@@ -45,7 +45,7 @@ def test_residual_stream_holds_the_input_and_the_parents_token(chain_batch):
 def test_matching_children_mask_counts_what_the_estimator_counts(parents):
     tokens, _ = SingleParentTask(S, T, parents).sample(512, torch.Generator().manual_seed(6))
     _, counts = matching_children_average(tokens, parents, S)
-    mask = circuits.matching_children_mask(tokens, parents)
+    mask = analysis.matching_children_mask(tokens, parents)
     assert torch.equal(mask.sum(-1).to(counts.dtype), counts)
     roots = [i for i, p in enumerate(parents) if p < 0] + [T - 1]
     assert not mask[:, roots].any(), "roots and the query are never matching children"
@@ -54,7 +54,7 @@ def test_matching_children_mask_counts_what_the_estimator_counts(parents):
 def test_query_layer2_output_is_the_matching_children_average(chain_batch):
     tokens = chain_batch.tokens
     v, counts = matching_children_average(tokens, chain(T), S)
-    v_model = circuits.query_layer2_token_average(induction_head(S, T, chain(T), beta=30.0), tokens)
+    v_model = analysis.query_layer2_token_average(induction_head(S, T, chain(T), beta=30.0), tokens)
     torch.testing.assert_close(v_model[counts > 0], v[counts > 0], atol=1e-5, rtol=0)
 
 
@@ -62,7 +62,7 @@ def test_query_layer2_output_is_the_matching_children_average(chain_batch):
 def test_smoothing_the_exact_average_gives_the_in_context_estimator(parents):
     tokens, _ = SingleParentTask(S, T, parents).sample(1024, torch.Generator().manual_seed(7))
     v, counts = matching_children_average(tokens, parents, S)
-    torch.testing.assert_close(circuits.smooth_like_estimator(v, counts, 0.3),
+    torch.testing.assert_close(analysis.smooth_like_estimator(v, counts, 0.3),
                                in_context_estimator(tokens, parents, S, 0.3), atol=1e-6, rtol=1e-5)
 
 
@@ -71,7 +71,7 @@ def test_hand_built_loss_settles_on_the_readout_floor_where_there_is_a_match(cha
     _, counts = matching_children_average(tokens, chain(T), S)
     hit = counts > 0
     floor, c = readout_floor(tokens[hit], labels[hit], chain(T), S)
-    losses = circuits.induction_head_losses(tokens[hit], labels[hit], chain(T), S, [0.0, 2.0, 4.0, 32.0], c)
+    losses = analysis.induction_head_losses(tokens[hit], labels[hit], chain(T), S, [0.0, 2.0, 4.0, 32.0], c)
     assert losses[0] > losses[1] > losses[2], "the loss falls as the attention sharpens"
     assert abs(losses[-1] - float(floor)) < 1e-3
 
@@ -80,23 +80,23 @@ def test_readout_loss_at_the_best_scale_is_the_floor(chain_batch):
     tokens, labels = chain_batch.tokens, chain_batch.labels
     floor, c = readout_floor(tokens, labels, chain(T), S)
     v, _ = matching_children_average(tokens, chain(T), S)
-    assert abs(circuits.readout_loss(v, labels, c) - float(floor)) < 1e-4
-    assert circuits.readout_loss(v, labels, c + 1.0) > float(floor)
-    assert circuits.readout_loss(v, labels, c - 1.0) > float(floor)
-    assert circuits.readout_loss(v, labels, c) == pytest.approx(
+    assert abs(analysis.readout_loss(v, labels, c) - float(floor)) < 1e-4
+    assert analysis.readout_loss(v, labels, c + 1.0) > float(floor)
+    assert analysis.readout_loss(v, labels, c - 1.0) > float(floor)
+    assert analysis.readout_loss(v, labels, c) == pytest.approx(
         float(soft_cross_entropy_from_logits(c * v, labels)), abs=1e-6)
 
 
 def test_ideal_readout_is_uniform_without_a_match_and_the_softmax_readout_otherwise(chain_batch):
     tokens = chain_batch.tokens
     v, counts = matching_children_average(tokens, chain(T), S)
-    f = circuits.ideal_readout(v, counts, 2.5)
+    f = analysis.ideal_readout(v, counts, 2.5)
     assert torch.allclose(f[counts == 0], torch.full_like(f[counts == 0], 1 / S))
     torch.testing.assert_close(f[counts > 0], torch.softmax(2.5 * v[counts > 0], -1))
 
 
 def test_softmax_readout_of_agreeing_children_does_not_depend_on_their_number():
-    d = circuits.agreeing_children_prediction(S, 0.1, 2.5, n_max=6)
+    d = analysis.agreeing_children_prediction(S, 0.1, 2.5, n_max=6)
     assert len(set(d["readout"].round(12))) == 1
     assert all(a < b for a, b in zip(d["estimator"], d["estimator"][1:])), "the estimator grows surer with N"
     assert d["estimator"][0] == pytest.approx(1.1 / 2.0)
@@ -104,20 +104,20 @@ def test_softmax_readout_of_agreeing_children_does_not_depend_on_their_number():
 
 def test_pick_example_returns_a_sequence_with_enough_matches(chain_batch):
     tokens = chain_batch.tokens
-    i = circuits.pick_example(tokens, chain(T), S, min_matches=3)
-    assert circuits.matching_children_mask(tokens[i:i + 1], chain(T)).sum() >= 3
+    i = analysis.pick_example(tokens, chain(T), S, min_matches=3)
+    assert analysis.matching_children_mask(tokens[i:i + 1], chain(T)).sum() >= 3
     with pytest.raises(ValueError, match="min_matches"):
-        circuits.pick_example(tokens[:4], chain(T), S, min_matches=T)
+        analysis.pick_example(tokens[:4], chain(T), S, min_matches=T)
 
 
 def test_chapter3_figures_draw(chain_batch):
     head = induction_head(S, T, chain(T), beta=20.0, c=3.0)
     ex = chain_batch.tokens[0]
-    circuits.plot_residual_stream(head, ex)
-    circuits.plot_attention_example(head, ex, chain(T))
-    circuits.plot_circuit_matrices(head, "title")
-    circuits.plot_loss_vs_beta([0, 1], [2.0, 1.9], {"estimator": 1.8, "readout_floor": 1.85})
-    circuits.plot_counting(S, 0.1, 2.5)
+    plots.plot_residual_stream(head, ex)
+    plots.plot_attention_example(head, ex, chain(T))
+    plots.plot_circuit_matrices(head, "title")
+    plots.plot_loss_vs_beta([0, 1], [2.0, 1.9], {"estimator": 1.8, "readout_floor": 1.85})
+    plots.plot_counting(S, 0.1, 2.5)
     plt.close("all")
 
 
@@ -127,7 +127,7 @@ def test_chapter3_figures_draw(chain_batch):
 def tiny_run():
     task = SingleParentTask(5, 8, chain(8), alpha=0.1)
     model = DisentangledTransformer(5, 8)
-    snaps = circuits.ParameterSnapshots()
+    snaps = analysis.ParameterSnapshots()
     cfg = TrainConfig(steps=40, batch_size=128, optimizer="adamw", lr=0.05, eval_every=10, test_size=256,
                       device="cpu")
     res = train(model, task, cfg, callback=snaps, progress=False)
@@ -147,36 +147,36 @@ def test_snapshots_keep_every_evaluation_and_rebuild_the_model(tiny_run):
 def test_lock_step_is_the_first_step_where_every_parent_is_recovered():
     hist = [{"step": 0, "parent_recovered": 0.0}, {"step": 50, "parent_recovered": 0.0},
             {"step": 100, "parent_recovered": 1.0}, {"step": 150, "parent_recovered": 1.0}]
-    assert circuits.lock_step(hist) == 100
-    assert circuits.lock_step(hist[:2]) is None
+    assert analysis.lock_step(hist) == 100
+    assert analysis.lock_step(hist[:2]) is None
 
 
 def test_rows_on_parent_counts_the_zero_init_as_unlocked_and_the_hand_built_head_as_locked():
-    snaps = circuits.ParameterSnapshots()
+    snaps = analysis.ParameterSnapshots()
     snaps(0, DisentangledTransformer(S, T), {})
     snaps(1, induction_head(S, T, chain(T), beta=5.0), {})
-    assert circuits.rows_on_parent(snaps, chain(T), S) == {0: 0, 1: T - 2}
+    assert analysis.rows_on_parent(snaps, chain(T), S) == {0: 0, 1: T - 2}
 
 
 def test_load_result_reads_a_result_file_or_returns_none(tmp_path):
-    assert circuits.load_result(tmp_path / "missing" / "result.json") is None
+    assert analysis.load_result(tmp_path / "missing" / "result.json") is None
     (tmp_path / "result.json").write_text(json.dumps({"history": [], "baselines": {}}))
-    assert circuits.load_result(tmp_path / "result.json") == {"history": [], "baselines": {}}
+    assert analysis.load_result(tmp_path / "result.json") == {"history": [], "baselines": {}}
 
 
 def test_chapter4_figures_draw(tiny_run):
     task, _, snaps, res = tiny_run
-    circuits.plot_snapshots(snaps, [10, 40], 5, 8)
-    circuits.plot_locking(res.history, circuits.rows_on_parent(snaps, task.parents, 5), 6, 20)
+    plots.plot_snapshots(snaps, [10, 40], 5, 8)
+    plots.plot_locking(res.history, analysis.rows_on_parent(snaps, task.parents, 5), 6, 20)
     run = {"history": res.history, "baselines": {"estimator": 1.0, "uniform": 1.6}}
-    circuits.plot_book_vs_paper(run, run)
+    plots.plot_book_vs_paper(run, run)
     plt.close("all")
 
 
 # ---- exercise checks -----------------------------------------------------------------------
 
 def test_check_layer1_matrix_accepts_the_parent_block_and_rejects_a_shifted_one():
-    assert check_layer1_matrix(induction_head(S, T, icl_pairs(T), beta=20.0).head(0))
+    assert check_layer1_matrix(induction_head(S, T, icl_pairs(T), beta=20.0).head(1))
     A1 = torch.zeros(S + T, S + T)
     for i in range(3, T - 1, 2):
         A1[S + i, S + i - 2] = 20.0  # attends to the previous x, not to its own parent
@@ -209,7 +209,7 @@ def test_check_zero_init_gradients_accepts_the_true_norms_and_rejects_wrong_ones
     model = DisentangledTransformer(S, T)
     tokens, labels = SingleParentTask(S, T, chain(T)).sample(256, torch.Generator().manual_seed(8))
     soft_cross_entropy_from_logits(model(tokens), labels).backward()
-    norms = {"A1": model.head(0).grad.norm(), "A2": model.head(1).grad.norm(), "W": model.W.grad.norm()}
+    norms = {"A1": model.head(1).grad.norm(), "A2": model.head(2).grad.norm(), "W": model.W.grad.norm()}
     assert check_zero_init_gradients(norms)
     with pytest.raises(AssertionError, match="A1"):
         check_zero_init_gradients({**norms, "A1": 0.3})

@@ -1,4 +1,4 @@
-"""Chapters 1 and 2: the figures of ``causal_tutorial.drawing`` and the exercise checks."""
+"""Chapters 1 and 2: their figures (``causal_tutorial.plots``) and the exercise checks."""
 
 import matplotlib
 
@@ -11,14 +11,14 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from causal_tutorial import drawing  # noqa: E402
+from causal_tutorial import plots  # noqa: E402
 from causal_tutorial.estimators import in_context_estimator, unigram_predictor  # noqa: E402
 from causal_tutorial.exercises.graphs import (check_expected_roots, check_interleaved_chains,  # noqa: E402
                                               check_needs_graph)
 from causal_tutorial.exercises.markov import (check_chain_estimator, check_power_iteration,  # noqa: E402
                                               check_unigram_loss_reason)
 from causal_tutorial.graphs import chain, icl_pairs, random_forest, random_tree  # noqa: E402
-from causal_tutorial.tasks import stationary_distribution  # noqa: E402
+from causal_tutorial.priors import stationary_distribution  # noqa: E402
 
 T = 20
 
@@ -29,23 +29,23 @@ def close_figures():
     plt.close("all")
 
 
-# ---- drawing ---------------------------------------------------------------------------------
+# ---- figures ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("parents", [chain(T), icl_pairs(T), random_tree(T, seed=1), random_forest(T, seed=2)],
                          ids=["chain", "icl", "random", "forest"])
 def test_draw_parents_draws_one_arc_per_child_and_marks_roots(parents):
-    ax = drawing.draw_parents(parents, tokens=list(range(T)))
+    ax = plots.draw_parents(parents, tokens=list(range(T)))
     n_children = sum(p >= 0 for p in parents)
     assert len(ax.patches) == n_children, "one arc per parent-child edge"
     assert ax.get_title() and ax.get_xlabel() == "position i"
     node_colors = ax.collections[0].get_facecolors()
     n_roots = sum(p < 0 for p in parents)
-    assert sum(np.allclose(c[:3], matplotlib.colors.to_rgb(drawing.ROOT_COLOR)) for c in node_colors) == n_roots
+    assert sum(np.allclose(c[:3], matplotlib.colors.to_rgb(plots.ROOT_COLOR)) for c in node_colors) == n_roots
 
 
 def test_draw_adjacency_shows_the_adjacency_matrix():
     parents = random_tree(T, seed=3)
-    ax = drawing.draw_adjacency(parents)
+    ax = plots.draw_adjacency(parents)
     shown = ax.images[0].get_array()
     expected = np.zeros((T, T))
     for i, p in enumerate(parents):
@@ -57,35 +57,35 @@ def test_draw_adjacency_shows_the_adjacency_matrix():
 
 def test_draw_parents_rejects_tokens_of_the_wrong_length():
     with pytest.raises(ValueError, match="tokens must have length"):
-        drawing.draw_parents(chain(T), tokens=[0] * (T - 1))
+        plots.draw_parents(chain(T), tokens=[0] * (T - 1))
 
 
 def test_draw_parents_rejects_an_invalid_parent_array():
     with pytest.raises(ValueError, match="parents"):
-        drawing.draw_parents([-1, 0, 5, 1])
+        plots.draw_parents([-1, 0, 5, 1])
 
 
 def test_gallery_and_chapter_figures_draw_without_error():
-    fig = drawing.draw_graph_gallery({"chain": chain(T), "icl": icl_pairs(T)}, suptitle="two graphs")
+    fig = plots.draw_graph_gallery({"chain": chain(T), "icl": icl_pairs(T)}, suptitle="two graphs")
     assert len(fig.axes) == 4
     P = {a: torch.distributions.Dirichlet(torch.full((5,), a)).sample((5,)).numpy() for a in (0.1, 1.0)}
-    assert len(drawing.plot_transition_rows(P, title="rows").axes) == 3  # two panels and a colour bar
-    assert drawing.plot_token_sequences(torch.randint(0, 10, (3, T)), title="sequences").get_title() == "sequences"
-    fig = drawing.plot_mixing({"α = 0.1": np.array([0.01, 0.2])}, {"GTH": np.array([1e-16, 2e-16])}, title="mixing")
+    assert len(plots.plot_transition_rows(P, title="rows").axes) == 3  # two panels and a colour bar
+    assert plots.plot_token_sequences(torch.randint(0, 10, (3, T)), title="sequences").get_title() == "sequences"
+    fig = plots.plot_mixing({"α = 0.1": np.array([0.01, 0.2])}, {"GTH": np.array([1e-16, 2e-16])}, title="mixing")
     assert len(fig.axes) == 2
-    ax = drawing.plot_bayes_convergence({16: (1.9, 0.01), 64: (1.8, 0.01)}, {"estimator": 1.77})
+    ax = plots.plot_bayes_convergence({16: (1.9, 0.01), 64: (1.8, 0.01)}, {"estimator": 1.77})
     assert ax.get_xlabel() and ax.get_ylabel()
     table = pd.DataFrame({"loss": [2.3, 1.77], "se": [0.0, 0.01]}, index=["uniform", "estimator"])
-    assert drawing.plot_baselines(table, title="baselines").get_title() == "baselines"
+    assert plots.plot_baselines(table, title="baselines").get_title() == "baselines"
     fam = pd.DataFrame({"roots": [1, 10], "uniform": [2.3, 2.3], "unigram": [2.7, 2.6], "unigram_se": [0.02, 0.02],
                         "estimator": [1.77, 1.93], "estimator_se": [0.01, 0.01], "bayes": [1.77, 1.91],
                         "bayes_se": [0.01, 0.01], "gap": [0.0, 0.02], "gap_se": [0.003, 0.009]},
                        index=["chain", "icl"])
-    assert drawing.plot_family_baselines(fam, title="families").get_title() == "families"
-    assert drawing.plot_gap_vs_roots(fam, title="gap").get_xlabel() == "number of roots in the graph"
+    assert plots.plot_family_baselines(fam, title="families").get_title() == "families"
+    assert plots.plot_gap_vs_roots(fam, title="gap").get_xlabel() == "number of roots in the graph"
     mism = pd.DataFrame({"true graph": [1.77, 1.93], "chain graph": [1.77, 2.05], "uniform": [2.3, 2.3],
                          "unigram": [2.7, 2.6]}, index=["chain", "icl"])
-    assert len(drawing.plot_graph_mismatch(mism, title="mismatch").patches) == 4
+    assert len(plots.plot_graph_mismatch(mism, title="mismatch").patches) == 4
 
 
 # ---- chapter 1 exercises ---------------------------------------------------------------------
