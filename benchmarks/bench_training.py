@@ -1,11 +1,11 @@
-"""Training-step throughput of the disentangled transformer (DESIGN 7; the README's performance section).
+"""Training-step throughput of the disentangled transformer (the README's performance section).
 
 Everything is measured in one run, alternating the variants round by round so that a busy machine
 slows all of them alike; the table reports medians and ratios between them.
 
 * **Step rates** at batch 1024 (heads ``[1, 1]``, S=10, T=20, SGD): the plain formulation
   (``forward_plain`` + autograd, every position), the fast path through ``model(tokens)``, and the
-  fused loss of :mod:`causal_tutorial.fastpath`; sampling excluded (one fixed batch) and included
+  fused loss ``model.loss(tokens, labels)``; sampling excluded (one fixed batch) and included
   (a fresh batch each step, drawn in the loop).
 * **The training loop itself**: steps/s of :func:`causal_tutorial.training.train` on the paper's
   Fig. 2 chain configuration, with batches drawn in the background (the default on the CPU) and
@@ -40,9 +40,8 @@ from causal_tutorial import training  # noqa: E402
 from causal_tutorial.analysis import attention_on_parents  # noqa: E402
 from causal_tutorial.estimators import soft_cross_entropy_from_logits  # noqa: E402
 from causal_tutorial.experiments import EXPERIMENTS, build_model, build_task  # noqa: E402
-from causal_tutorial.fastpath import fast_loss  # noqa: E402
 from causal_tutorial.graphs import chain  # noqa: E402
-from causal_tutorial.models import DisentangledTransformer  # noqa: E402
+from causal_tutorial.models import DisentangledTransformer, retain_freed_memory  # noqa: E402
 from causal_tutorial.tasks import SingleParentTask  # noqa: E402
 
 PAPER_STEPS = 2**17
@@ -69,7 +68,7 @@ def _step_variants(S: int = 10, T: int = 20, batch: int = BATCH) -> dict:
 
     plain = lambda x, y: soft_cross_entropy_from_logits(model.forward_plain(x), y)  # noqa: E731
     logits = lambda x, y: soft_cross_entropy_from_logits(model(x), y)  # noqa: E731
-    fused = lambda x, y: fast_loss(model, x, y)  # noqa: E731
+    fused = model.loss
     return {
         "plain": step(plain, False),
         "fast_logits": step(logits, False),
@@ -80,18 +79,17 @@ def _step_variants(S: int = 10, T: int = 20, batch: int = BATCH) -> dict:
     }
 
 
-def _interleaved(fns: dict, reps: dict, rounds: int) -> dict:
-    """Median seconds per call of each callable, alternating the callables round by round."""
-    for name, fn in fns.items():
-        fn()
-    times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(reps[name]):
+def _per_call(fns: dict, reps: dict, rounds: int) -> dict:
+    """Median seconds per call of each callable: ``reps[name]`` calls per round, timed round by round
+    by :func:`common.interleaved`."""
+    def repeat(fn, k):
+        def run():
+            for _ in range(k):
                 fn()
-            times[name].append((time.perf_counter() - t0) / reps[name])
-    return {name: statistics.median(v) for name, v in times.items()}
+        return run
+
+    t = common.interleaved({name: repeat(fn, reps[name]) for name, fn in fns.items()}, rounds)
+    return {name: t[name]["median"] / reps[name] for name in fns}
 
 
 def _train_rate(exp_name: str, scale: str, steps: int, prefetch: bool = True) -> float:
@@ -102,14 +100,10 @@ def _train_rate(exp_name: str, scale: str, steps: int, prefetch: bool = True) ->
     task = build_task(exp, "cpu")
     model = build_model(exp, 0)
     test = tuple(task.sample(256, torch.Generator().manual_seed(1)))
-    marks = []
-    old = training.PREFETCH_ON_CPU
-    training.PREFETCH_ON_CPU = prefetch
-    try:
-        training.train(model, task, cfg, test_set=test, stop_after=steps, progress=False,
-                       callback=lambda step, m, rec: marks.append(time.perf_counter()))
-    finally:
-        training.PREFETCH_ON_CPU = old
+    marks: list[float] = []
+    cfg = dataclasses.replace(cfg, prefetch=prefetch)
+    training.train(model, task, cfg, test_set=test, stop_after=steps, progress=False,
+                   callback=lambda step, m, rec: marks.append(time.perf_counter()))
     return steps / (time.perf_counter() - marks[0])
 
 
@@ -122,7 +116,7 @@ def _eval_seconds(exp_name: str, scale: str) -> float:
     tokens, labels = task.sample(cfg.test_size, torch.Generator().manual_seed(1))
     with torch.no_grad():
         t0 = time.perf_counter()
-        training.model_loss(model, tokens, labels)
+        model.loss(tokens, labels)
         attention_on_parents(model, task, tokens[:1024])
         return time.perf_counter() - t0
 
@@ -146,11 +140,12 @@ def _peak_memory_mib(steps: int, exp_name: str = "chain", scale: str = "paper") 
 def run(quick: bool = False) -> dict:
     """Measure everything above; return the results (also written to ``results/training_<device>.json``)."""
     load_before = os.getloadavg()  # other work on the machine skews timings: record it
+    retain_freed_memory()  # as train() does on the CPU
     rounds = 5 if quick else 9
     fns = _step_variants()
     slow = {"plain", "plain+sampling"}
     reps = {name: (2 if quick else 4) if name in slow else (8 if quick else 20) for name in fns}
-    sec = _interleaved(fns, reps, rounds)
+    sec = _per_call(fns, reps, rounds)
     loop_steps = 150 if quick else 600
     loop = {"prefetch": [], "in_loop": []}
     for _ in range(2 if quick else 3):

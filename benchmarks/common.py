@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import json
 import os
 import platform
 import re
@@ -24,6 +23,8 @@ from typing import Callable
 
 import numpy as np
 import torch
+
+from causal_tutorial.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -154,8 +155,5 @@ def write_result(name: str, data: dict, device: str = "cpu") -> Path:
     """Write ``benchmarks/results/<name>_<device>.json`` (with the environment) atomically."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}_{device.split(':')[0]}.json"
-    payload = {"environment": environment(device), **data}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    os.replace(tmp, path)
+    atomic_write_json({"environment": environment(device), **data}, path)
     return path

@@ -1,34 +1,55 @@
-"""The models: the disentangled transformer, the hand-built induction head, the reduced model of the
-theory, and a standard transformer.
+"""The models the book trains and reads: each maps tokens to next-token logits, with its own loss.
 
 Chapter 3 (``book/03_disentangled_transformer``) explains the disentangled transformer and builds
-the induction head by hand; chapter 5 uses the reduced model; chapter 8 the standard transformer.
+the induction head by hand; chapter 4 trains it; chapter 5 uses the reduced model; chapter 8 the
+standard transformer.
 
-Notation (DESIGN 2.4): ``S`` tokens, ``T`` positions, input ``x̃_i = [e_{s_i}; e_i] ∈ R^{S+T}``.
+Notation (chapter 3): ``S`` tokens, ``T`` positions, input ``x̃_i = [e_{s_i}; e_i] ∈ R^{S+T}``.
 A layer with ``m`` heads maps ``h (n, T, d)`` to ``[h, attn(h; A_1), …, attn(h; A_m)]`` with
 ``attn(h; A) = softmax(mask(h A hᵀ)) h``, so widths grow ``d_l = d_{l-1} (1 + m_l)``. The output is
 ``softmax(h⁽ᴸ⁾_{T-1} W)``, read at the last position only.
 
-Two formulations of the same function live here:
+Every model (:class:`DisentangledTransformer`, :class:`ReducedModel`, :class:`StandardTransformer`)
+meets one contract:
 
-* :meth:`DisentangledTransformer.forward_plain` — the readable one the book shows: one-hot inputs,
-  full bilinear attention at every position, every layer at every position.
-* :meth:`DisentangledTransformer.forward` — the fast path training uses: layer-1 scores by
-  gathers (the inputs are one-hot), and the last layer and the read-out only at the last position,
-  the only one the loss reads. ``tests/test_models.py`` proves both give the same logits and gradients.
+* ``model(tokens)`` → logits ``(n, S)`` at the last position; ``tokens`` are always checked
+  (shape ``(n, T)``, entries in ``0 … S-1``).
+* ``model.loss(tokens, labels, reduction="mean")`` → the soft-label cross-entropy
+  ``−Σ_s y_s log softmax(logits)_s`` (the training loop calls this and nothing else).
+* ``model.run_with_cache(tokens)`` → ``(logits, cache)``: ``cache["attn", layer, head]``
+  ``(n, T, T)`` and ``cache["resid", layer]`` ``(n, T, widths[layer])``, layers numbered from 1 as
+  the book writes them (``A⁽¹⁾``, ``A⁽²⁾``; ``resid`` 0 is the embedding). It runs under whatever
+  grad mode the caller has. ``model.attention(tokens)`` → ``{(layer, head): (n, T, T)}`` without
+  gradients.
+* ``model.head(layer, h=0)`` → that head's attention matrix, ``layer`` from 1;
+  ``model.param_groups()`` → parameter names by group, for staged training.
+
+The disentangled transformer has two formulations of the same function:
+
+* :meth:`DisentangledTransformer.run_with_cache` (and :meth:`~DisentangledTransformer.forward_plain`,
+  its logits) — the readable one the book shows: one-hot inputs, full bilinear attention at every
+  position, every layer at every position.
+* :meth:`DisentangledTransformer.forward` and :meth:`~DisentangledTransformer.loss` — the fast path
+  training uses (the private module ``causal_tutorial._fastpath``): layer-1 scores by gathers (the
+  inputs are one-hot), and the last layer and the read-out only at the last position, the only one
+  the loss reads. ``tests/test_fastpath.py`` proves both give the same logits and gradients.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import _fastpath
+from ._fastpath import retain_freed_memory
+from .checks import check_length, check_nonnegative_float, check_positive_int, check_tokens, check_vocab
+from .estimators import soft_cross_entropy_from_logits
 from .graphs import validate_parents
-from .tasks import check_vocab
 
 __all__ = [
     "DisentangledTransformer",
@@ -36,8 +57,10 @@ __all__ = [
     "StandardTransformer",
     "induction_head",
     "block_slices",
-    "check_model_matches_data",
+    "retain_freed_memory",
 ]
+
+Cache = dict  # {("attn", layer, head): (n, T, T), ("resid", layer): (n, T, d_layer)}
 
 
 def _causal_mask(T: int, device) -> torch.Tensor:
@@ -48,47 +71,96 @@ def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
 
 
-def check_model_matches_data(model: nn.Module, tokens: torch.Tensor) -> None:
-    """Raise a clear error when ``tokens`` do not fit the model's ``S`` and ``T``."""
-    if tokens.dim() != 2:
-        raise ValueError(f"tokens must have shape (n, T), got {tuple(tokens.shape)}")
-    if tokens.shape[1] != model.T:
-        raise ValueError(f"tokens have T={tokens.shape[1]} positions but the model was built for T={model.T}")
-    if tokens.numel() and (int(tokens.max()) >= model.S or int(tokens.min()) < 0):
-        raise ValueError(f"tokens must lie in 0..S-1 = 0..{model.S - 1} for this model (S={model.S})")
+def _check_labels(labels, tokens: torch.Tensor, S: int) -> torch.Tensor:
+    if not isinstance(labels, torch.Tensor) or labels.shape != (tokens.shape[0], S):
+        raise ValueError(f"labels must be a tensor (n, S) = ({tokens.shape[0]}, {S}) matching the tokens, "
+                         f"got {getattr(labels, 'shape', type(labels))}")
+    return labels
 
 
-class DisentangledTransformer(nn.Module):
-    """The disentangled transformer of the paper (DESIGN 2.4; chapter 3).
+class _Model(nn.Module):
+    """What every model shares: ``head`` checks, ``attention`` from the cache, the plain loss.
+
+    Subclasses set ``S``, ``T``, ``heads`` (heads per layer) and ``widths``, and define
+    ``run_with_cache`` and ``_head``.
+    """
+
+    S: int
+    T: int
+    heads: tuple[int, ...]
+    widths: list[int]
+
+    def _check_head(self, layer: int, h: int) -> tuple[int, int]:
+        L = len(self.heads)
+        try:
+            layer, h = operator.index(layer), operator.index(h)
+        except TypeError as exc:
+            raise TypeError(f"layer and h must be ints, got layer={layer!r}, h={h!r}") from exc
+        if not 1 <= layer <= L:
+            raise ValueError(f"layer must be in 1..{L} (layers are numbered from 1, as A⁽¹⁾, A⁽²⁾ in the book), "
+                             f"got layer={layer}")
+        if not 0 <= h < self.heads[layer - 1]:
+            raise ValueError(f"h must be in 0..{self.heads[layer - 1] - 1} (layer {layer} has "
+                             f"{self.heads[layer - 1]} head(s), numbered from 0), got h={h}")
+        return layer, h
+
+    def head(self, layer: int, h: int = 0) -> nn.Parameter:
+        """The attention matrix of head ``h`` (from 0) of layer ``layer`` (from 1, as ``A⁽¹⁾``, ``A⁽²⁾``
+        in chapter 3); an error names the range when either is out of it."""
+        return self._head(*self._check_head(layer, h))
+
+    def run_with_cache(self, tokens: torch.Tensor) -> tuple[torch.Tensor, Cache]:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.run_with_cache(tokens)[0]
+
+    def attention(self, tokens: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
+        """Every attention pattern, ``{(layer, head): (n, T, T)}`` (layers from 1, heads from 0),
+        computed by :meth:`run_with_cache` without gradients (chapters 3 and 4 plot them)."""
+        with torch.no_grad():
+            cache = self.run_with_cache(tokens)[1]
+        return {(k[1], k[2]): v for k, v in cache.items() if k[0] == "attn"}
+
+    def loss(self, tokens: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """The soft-label cross-entropy ``−Σ_s y_s log softmax(logits)_s`` of ``labels (n, S)``
+        (chapter 1's loss; chapter 4 trains on it): its mean over the batch (a 0-d tensor) with
+        ``reduction="mean"``, the per-sequence losses ``(n,)`` with ``"none"``."""
+        logits = self(tokens)
+        return soft_cross_entropy_from_logits(logits, _check_labels(labels, tokens, self.S), reduction=reduction)
+
+
+# =============================================================================================
+class DisentangledTransformer(_Model):
+    """The disentangled transformer of the paper (chapter 3; chapter 4 trains it).
 
     Args:
-        S: vocabulary size. T: sequence length (the read-out is at position ``T-1``).
-        heads: heads per layer, e.g. ``(1, 1)`` (two layers, one head each) or ``(2, 1)``.
+        S: vocabulary size (an int ≥ 2). T: sequence length (an int ≥ 3; the read-out is at
+            position ``T-1``).
+        heads: heads per layer, positive ints, e.g. ``(1, 1)`` (two layers, one head each) or ``(2, 1)``.
         init_std: 0 for the zero initialisation of the single-parent runs; otherwise every ``A``
             is drawn ``init_std · N(0, 1)`` and ``W`` starts at zero (the multi-parent runs).
         generator: the ``torch.Generator`` for a random initialisation.
 
-    Parameters: ``A[l][h]`` of shape ``(d_l, d_l)`` (layer ``l``'s input width) and ``W (d_L, S)``.
+    Parameters: ``A[k]`` of shape ``(d_l, d_l)`` (head ``k`` in layer order; read them as
+    :meth:`head` ``(layer, h)``) and ``W (d_L, S)``; ``widths`` is ``[d_0, …, d_L]``.
+
+    ``forward`` and ``loss`` (with ``reduction="mean"``) run the fast path; ``run_with_cache`` and
+    ``forward_plain`` the readable formulation. They compute the same function.
     """
 
     def __init__(self, S: int, T: int, heads: Sequence[int] = (1, 1), init_std: float = 0.0,
                  generator: torch.Generator | None = None):
         super().__init__()
         self.S = check_vocab(S)
-        if isinstance(T, bool) or not isinstance(T, int) or T < 2:
-            raise ValueError(f"T must be an int >= 2, got T={T!r}")
-        self.T = T
-        heads = tuple(int(m) for m in heads)
-        if not heads or any(m < 1 for m in heads):
-            raise ValueError(f"heads must be a non-empty list of positive head counts per layer, got {heads}")
-        if not math.isfinite(init_std) or init_std < 0:
-            raise ValueError(f"init_std must be a finite number >= 0, got {init_std}")
-        self.heads = heads
+        self.T = check_length(T)
+        self.heads = _check_heads(heads)
+        init_std = check_nonnegative_float("init_std", init_std)
         self.widths = [S + T]
-        for m in heads:
+        for m in self.heads:
             self.widths.append(self.widths[-1] * (1 + m))
         self.A = nn.ParameterList()
-        for l, m in enumerate(heads):
+        for l, m in enumerate(self.heads):
             d = self.widths[l]
             for _ in range(m):
                 a = torch.zeros(d, d)
@@ -98,12 +170,11 @@ class DisentangledTransformer(nn.Module):
         self.W = nn.Parameter(torch.zeros(self.widths[-1], S))
 
     # -- parameter access -------------------------------------------------------------------
-    def head(self, layer: int, h: int = 0) -> nn.Parameter:
-        """The attention matrix of head ``h`` of layer ``layer`` (both 0-indexed)."""
-        return self.A[sum(self.heads[:layer]) + h]
+    def _head(self, layer: int, h: int) -> nn.Parameter:
+        return self.A[sum(self.heads[:layer - 1]) + h]
 
     def param_groups(self) -> dict[str, list[str]]:
-        """Parameter names by layer, for staged training: ``{"A1": [...], "A2": [...], "W": ["W"]}``."""
+        """Parameter names by layer, for staged training (chapter 4): ``{"A1": [...], "A2": [...], "W": ["W"]}``."""
         out: dict[str, list[str]] = {}
         k = 0
         for l, m in enumerate(self.heads):
@@ -113,57 +184,91 @@ class DisentangledTransformer(nn.Module):
         return out
 
     def config(self) -> dict:
+        """What rebuilds the architecture (saved with checkpoints, chapter 4)."""
         return {"model": "disentangled", "S": self.S, "T": self.T, "heads": list(self.heads)}
+
+    def _fast_parameters(self) -> tuple[tuple[int, ...], nn.Parameter, tuple[nn.Parameter, ...]]:
+        """``(heads, W, A)``: all the fast path (``causal_tutorial._fastpath``) reads of the model,
+        ``A`` every attention matrix in layer order (layer 1's heads, then layer 2's, …)."""
+        return self.heads, self.W, tuple(self.A)
 
     # -- the readable formulation -------------------------------------------------------------
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``x̃ (n, T, S+T)``: one-hot token ⊕ one-hot position."""
+        """``x̃ (n, T, S+T)``: one-hot token ⊕ one-hot position (chapter 3)."""
         n, T = tokens.shape
         tok = F.one_hot(tokens, self.S).to(self.W.dtype)
         pos = torch.eye(T, dtype=self.W.dtype, device=tokens.device).expand(n, T, T)
         return torch.cat([tok, pos], dim=-1)
 
-    def forward_plain(self, tokens: torch.Tensor, return_attention: bool = False):
-        """Logits ``(n, S)`` at the last position, computed the readable way (every position).
+    def run_with_cache(self, tokens: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        """Logits ``(n, S)`` and every intermediate, computed the readable way (chapter 3).
 
-        With ``return_attention=True`` also returns ``{(layer, head): (n, T, T)}`` (1-indexed layers).
+        Every layer at every position: ``h⁽⁰⁾ = x̃``, ``h⁽ˡ⁾ = [h⁽ˡ⁻¹⁾, attn(h⁽ˡ⁻¹⁾; A⁽ˡ⁾_1), …]``,
+        logits ``h⁽ᴸ⁾_{T-1} W``. The cache holds ``("attn", l, h)`` (``(n, T, T)``, causal, rows
+        summing to 1) and ``("resid", l)`` = ``h⁽ˡ⁾`` (``(n, T, widths[l])``), ``l`` from 1 for
+        attention and from 0 (the embedding) for the residual stream, so
+        ``cache["resid", L][:, -1] @ W`` are the logits. Runs under the caller's grad mode (wrap it
+        in ``torch.no_grad()`` to only read it, as :meth:`attention` does).
         """
-        check_model_matches_data(self, tokens)
+        tokens = check_tokens(tokens, self.S, self.T)
         h = self.embed(tokens)
         mask = _causal_mask(self.T, tokens.device)
-        attn_maps = {}
+        cache: Cache = {("resid", 0): h}
         k = 0
-        for l, m in enumerate(self.heads):
+        for l, m in enumerate(self.heads, start=1):
             outs = [h]
             for j in range(m):
                 A = self.A[k]
                 k += 1
                 scores = h @ A @ h.transpose(1, 2)  # (n, T, T)
                 att = _masked_softmax(scores, mask)
-                attn_maps[(l + 1, j)] = att
+                cache["attn", l, j] = att
                 outs.append(att @ h)
             h = torch.cat(outs, dim=-1)
+            cache["resid", l] = h
         logits = h[:, -1] @ self.W
-        return (logits, attn_maps) if return_attention else logits
+        return logits, cache
 
-    def attention(self, tokens: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
-        """Every attention pattern, ``{(layer, head): (n, T, T)}``, layers numbered from 1."""
-        with torch.no_grad():
-            return self.forward_plain(tokens, return_attention=True)[1]
+    def forward_plain(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits ``(n, S)`` at the last position, computed the readable way (chapter 3): the logits
+        of :meth:`run_with_cache`. ``tests/test_fastpath.py`` compares :meth:`forward` with it."""
+        return self.run_with_cache(tokens)[0]
 
     # -- the fast path ------------------------------------------------------------------------
-    def forward(self, tokens: torch.Tensor, check: bool = False) -> torch.Tensor:
-        """Logits ``(n, S)`` at the last position: the fast path (same function as :meth:`forward_plain`).
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits ``(n, S)`` at the last position by the fast path (chapter 4): the same function as
+        :meth:`forward_plain`.
 
-        Delegates to :func:`causal_tutorial.fastpath.fast_logits`: layer 1 by table look-ups (the
-        inputs are one-hot), the last layer and the read-out at the query position only, and for
-        two-layer models a hand-derived backward pass.
+        Layer 1 by table look-ups (the inputs are one-hot), the last layer and the read-out at the
+        query position only, and for two-layer models a hand-derived backward pass.
         """
-        from .fastpath import fast_logits
+        tokens = check_tokens(tokens, self.S, self.T)
+        return _fastpath.fast_logits(self, tokens)
 
-        if check:
-            check_model_matches_data(self, tokens)
-        return fast_logits(self, tokens)
+    def loss(self, tokens: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        """The soft-label cross-entropy ``−Σ_s y_s log softmax(logits)_s`` (chapters 1 and 4).
+
+        With ``reduction="mean"`` (what training calls) its mean over the batch by the fused fast
+        path: for two-layer models the loss and its gradient with respect to the logits are fused
+        into the hand-derived backward pass. With ``"none"``, the per-sequence losses ``(n,)`` of
+        :meth:`forward`'s logits.
+        """
+        tokens = check_tokens(tokens, self.S, self.T)
+        labels = _check_labels(labels, tokens, self.S)
+        if reduction == "mean":
+            return _fastpath.fast_loss(self, tokens, labels)
+        return soft_cross_entropy_from_logits(_fastpath.fast_logits(self, tokens), labels, reduction=reduction)
+
+
+def _check_heads(heads) -> tuple[int, ...]:
+    rule = "heads must be a non-empty sequence of positive ints, the heads of each layer, e.g. (1, 1)"
+    try:
+        out = tuple(operator.index(m) for m in heads)
+    except TypeError as exc:
+        raise TypeError(f"{rule}; got heads={heads!r}") from exc
+    if not out or any(m < 1 for m in out):
+        raise ValueError(f"{rule}; got heads={heads!r}")
+    return out
 
 
 def block_slices(S: int, T: int, heads: Sequence[int], layer: int) -> list[tuple[str, slice]]:
@@ -201,11 +306,11 @@ def induction_head(S: int, T: int, parents: Sequence[int], beta: float = 20.0, c
     model = DisentangledTransformer(S, T, heads=(1, 1))
     d0 = S + T
     with torch.no_grad():
-        A1 = model.A[0]
+        A1 = model.head(1)
         for i, pi in enumerate(p):
             if pi >= 0:
                 A1[S + i, S + pi] = beta
-        A2 = model.A[1]
+        A2 = model.head(2)
         for s in range(S):
             A2[s, d0 + s] = beta
         if mask_roots:
@@ -217,56 +322,112 @@ def induction_head(S: int, T: int, parents: Sequence[int], beta: float = 20.0, c
     return model
 
 
-class ReducedModel(nn.Module):
-    """The reduced model of the theory (DESIGN 2.5; chapter 5; our reconstruction).
+# =============================================================================================
+class ReducedModel(_Model):
+    """The reduced model of the theory (chapter 5; our reconstruction).
 
     Layer 1 attends by position only (``A1 (T, T)``), so ``ê_i = Σ_j softmax(A1)_{ij} e_{s_j}``;
-    layer 2 scores position ``j`` by ``e_{s_{T-1}}ᵀ A2 ê_j`` (``A2 (S, S)``) and the prediction is the
-    attention-weighted average of one-hot tokens, mixed with ``eps`` of the uniform law so the log
-    loss stays finite. ``forward`` returns *probabilities*, not logits.
-    """
+    layer 2 scores position ``j`` by ``e_{s_i}ᵀ A2 ê_j`` (``A2 (S, S)``; the prediction reads the
+    query ``i = T-1``), and the prediction is the attention-weighted average ``f`` of one-hot
+    tokens, mixed with ``eps`` of the uniform law so the log loss stays finite.
 
-    returns_probs = True
+    Its logits are log-probabilities: ``forward`` returns ``log((1 - eps) f + eps / S)``, so
+    ``softmax(logits)`` is the prediction itself (its rows already sum to 1).
+
+    Args:
+        S: vocabulary size (an int ≥ 2). T: sequence length (an int ≥ 3).
+        beta0: the initial ``A2 = beta0 · I`` (a finite number ≥ 0); ``A1`` starts at zero.
+        eps: the weight of the uniform law, ``0 < eps < 1``.
+
+    Cache of :meth:`run_with_cache`: ``resid`` 0 the one-hot tokens ``(n, T, S)``, ``resid`` 1 the
+    layer-1 output ``ê`` ``(n, T, S)``, ``resid`` 2 layer 2's average of one-hot tokens at every
+    position ``(n, T, S)`` (the query's row is ``f``); ``attn`` 1 is the position-only pattern
+    expanded to ``(n, T, T)``, ``attn`` 2 the layer-2 pattern of every position (causal).
+    """
 
     def __init__(self, S: int, T: int, beta0: float = 0.1, eps: float = 1e-3):
         super().__init__()
         self.S = check_vocab(S)
-        self.T = T
-        self.eps = float(eps)
+        self.T = check_length(T)
+        beta0 = check_nonnegative_float("beta0", beta0)
+        rule = "eps (the weight of the uniform law) must be a number with 0 < eps < 1"
+        try:
+            self.eps = float(eps)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{rule}, got eps={eps!r}") from exc
+        if isinstance(eps, bool) or not 0 < self.eps < 1:
+            raise ValueError(f"{rule}, got eps={eps!r}")
+        self.heads = (1, 1)
+        self.widths = [S, S, S]
         self.A1 = nn.Parameter(torch.zeros(T, T))
         self.A2 = nn.Parameter(beta0 * torch.eye(S))
 
+    def _head(self, layer: int, h: int) -> nn.Parameter:
+        return self.A1 if layer == 1 else self.A2
+
+    def param_groups(self) -> dict[str, list[str]]:
+        """Parameter names by layer, for staged training (chapter 5): ``{"A1": ["A1"], "A2": ["A2"]}``."""
+        return {"A1": ["A1"], "A2": ["A2"]}
+
     def config(self) -> dict:
+        """What rebuilds the architecture (saved with checkpoints; chapter 5)."""
         return {"model": "reduced", "S": self.S, "T": self.T}
 
     def layer1(self) -> torch.Tensor:
+        """Layer 1's position-only attention ``softmax(mask(A1))`` ``(T, T)`` (chapter 5)."""
         return _masked_softmax(self.A1, _causal_mask(self.T, self.A1.device))
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def run_with_cache(self, tokens: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        """Logits ``(n, S)`` (the log-probabilities ``log((1 - eps) f + eps / S)``) and every
+        intermediate (chapter 5; the cache is described in the class docstring). Runs under the
+        caller's grad mode."""
+        tokens = check_tokens(tokens, self.S, self.T)
+        n, T = tokens.shape
         onehot = F.one_hot(tokens, self.S).to(self.A1.dtype)  # (n, T, S)
-        e_hat = torch.einsum("ij,njs->nis", self.layer1(), onehot)  # (n, T, S)
-        q = onehot[:, -1]  # (n, S)
-        scores = torch.einsum("ns,st,njt->nj", q, self.A2, e_hat)
-        att = torch.softmax(scores, dim=-1)
-        f = torch.einsum("nj,njs->ns", att, onehot)
-        return (1 - self.eps) * f + self.eps / self.S
+        P1 = self.layer1()  # (T, T)
+        e_hat = torch.einsum("ij,njs->nis", P1, onehot)  # (n, T, S)
+        scores = torch.einsum("nis,st,njt->nij", onehot, self.A2, e_hat)  # (n, T, T)
+        att = _masked_softmax(scores, _causal_mask(T, tokens.device))
+        f_all = att @ onehot  # (n, T, S)
+        probs = (1 - self.eps) * f_all[:, -1] + self.eps / self.S
+        cache: Cache = {("resid", 0): onehot, ("attn", 1, 0): P1.expand(n, T, T), ("resid", 1): e_hat,
+                        ("attn", 2, 0): att, ("resid", 2): f_all}
+        return probs.log(), cache
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits ``(n, S)``: the log-probabilities ``log((1 - eps) f + eps / S)`` (chapter 5)."""
+        return self.run_with_cache(tokens)[0]
 
 
-class StandardTransformer(nn.Module):
+# =============================================================================================
+class StandardTransformer(_Model):
     """A standard transformer (the paper's Fig. 8; chapter 8).
 
     Fixed random Gaussian token and position embeddings added (width ``d``); each layer
     ``h ← h + softmax(mask(h A hᵀ)) h V`` then ``h ← h + MLP(h)`` (ReLU, ``d → d → d``); logits
-    ``h_{T-1} W``. Attention maps per layer via :meth:`attention`.
+    ``h_{T-1} W``. One head per layer: :meth:`head` ``(l)`` is ``A[l-1]``.
+
+    Args:
+        S: vocabulary size (an int ≥ 2). T: sequence length (an int ≥ 3).
+        d: the width (a positive int). layers: the number of layers (a positive int).
+        generator: the ``torch.Generator`` for the embeddings and the initialisation.
+        init_std: the standard deviation of every initial matrix (a finite number ≥ 0);
+            ``None`` for ``1/√d``. ``W`` starts at zero, the biases too.
+
+    Cache of :meth:`run_with_cache`: ``resid`` 0 the embedding ``(n, T, d)``, ``resid`` ``l`` the
+    stream after layer ``l`` (attention then MLP), ``attn`` ``(l, 0)`` layer ``l``'s pattern.
     """
 
     def __init__(self, S: int, T: int, d: int = 30, layers: int = 2, generator: torch.Generator | None = None,
                  init_std: float | None = None):
         super().__init__()
         self.S = check_vocab(S)
-        self.T = T
-        self.d = d
-        std = (1.0 / math.sqrt(d)) if init_std is None else init_std
+        self.T = check_length(T)
+        self.d = check_positive_int("d", d, "the width")
+        layers = check_positive_int("layers", layers, "the number of layers")
+        std = (1.0 / math.sqrt(d)) if init_std is None else check_nonnegative_float("init_std", init_std)
+        self.heads = (1,) * layers
+        self.widths = [d] * (layers + 1)
         self.register_buffer("tok_emb", torch.randn(S, d, generator=generator))
         self.register_buffer("pos_emb", torch.randn(T, d, generator=generator))
         self.A = nn.ParameterList([nn.Parameter(std * torch.randn(d, d, generator=generator)) for _ in range(layers)])
@@ -281,25 +442,38 @@ class StandardTransformer(nn.Module):
             self.mlp.append(nn.Sequential(lin1, nn.ReLU(), lin2))
         self.W = nn.Parameter(torch.zeros(d, S))
 
+    def _head(self, layer: int, h: int) -> nn.Parameter:
+        return self.A[layer - 1]
+
+    def param_groups(self) -> dict[str, list[str]]:
+        """Parameter names by kind and layer (chapter 8): ``"A1", "A2", …`` (attention), ``"V1", …``
+        (values), ``"mlp1", …`` (each layer's MLP weights and biases) and ``"W"`` (the read-out)."""
+        out: dict[str, list[str]] = {}
+        for name, _ in self.named_parameters():
+            kind, *rest = name.split(".")
+            key = kind if not rest else f"{kind}{int(rest[0]) + 1}"
+            out.setdefault(key, []).append(name)
+        return out
+
     def config(self) -> dict:
+        """What rebuilds the architecture (saved with checkpoints; chapter 8)."""
         return {"model": "standard", "S": self.S, "T": self.T, "d": self.d, "layers": len(self.A)}
 
-    def _run(self, tokens: torch.Tensor, keep: dict | None):
+    def run_with_cache(self, tokens: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        """Logits ``(n, S)`` and every intermediate (chapter 8; the cache is described in the class
+        docstring). Runs under the caller's grad mode."""
+        tokens = check_tokens(tokens, self.S, self.T)
         h = self.tok_emb[tokens] + self.pos_emb
         mask = _causal_mask(self.T, tokens.device)
-        for l, (A, V, mlp) in enumerate(zip(self.A, self.V, self.mlp)):
+        cache: Cache = {("resid", 0): h}
+        for l, (A, V, mlp) in enumerate(zip(self.A, self.V, self.mlp), start=1):
             att = _masked_softmax(h @ A @ h.transpose(1, 2), mask)
-            if keep is not None:
-                keep[(l + 1, 0)] = att
+            cache["attn", l, 0] = att
             h = h + att @ h @ V
             h = h + mlp(h)
-        return h[:, -1] @ self.W
+            cache["resid", l] = h
+        return h[:, -1] @ self.W, cache
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self._run(tokens, None)
-
-    def attention(self, tokens: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
-        keep: dict = {}
-        with torch.no_grad():
-            self._run(tokens, keep)
-        return keep
+        """Logits ``(n, S)`` at the last position (chapter 8)."""
+        return self.run_with_cache(tokens)[0]

@@ -27,7 +27,7 @@ import torch
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 
-from .analysis import agreeing_children_prediction, residual_stream
+from .analysis import ParameterSnapshots, agreeing_children_prediction, circuit_blocks, residual_stream
 from .graphs import adjacency, validate_parents
 from .models import DisentangledTransformer, block_slices
 
@@ -119,19 +119,72 @@ def _hline(ax, key: str, value: float, lw: float = 1.3) -> None:
 # ==== the style and the building blocks ====
 
 def set_style() -> None:
-    """The book's single figure style (seaborn ``whitegrid``, readable sizes)."""
+    """The book's single figure style (seaborn ``whitegrid``), with font sizes set explicitly so that no
+    text of a figure at most :data:`PAGE_WIDTH` wide renders under 8 pt in the column."""
     import seaborn as sns
 
-    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
-    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "axes.titleweight": "bold",
-                                "figure.autolayout": False})
+    sns.set_theme(style="whitegrid", context="notebook")
+    matplotlib.rcParams.update({
+        "figure.dpi": 100, "savefig.dpi": 120, "figure.autolayout": False,
+        "font.size": 9.5, "axes.titlesize": 10, "axes.titleweight": "bold", "axes.labelsize": 9.5,
+        "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "legend.fontsize": 8.5, "legend.title_fontsize": 9,
+        "figure.titlesize": 11, "figure.titleweight": "bold",
+    })
+
+
+def _font_points(size) -> float:
+    """A font size (points or a name such as ``"large"``) in points."""
+    from matplotlib.font_manager import FontProperties
+
+    return FontProperties(size=size).get_size_in_points()
+
+
+def _wrap(text: str, width_in: float, fontsize) -> str:
+    """``text`` wrapped onto as many lines as it needs to fit ``width_in`` inches at ``fontsize`` (bold):
+    a title that states a finding wraps rather than shrinks. Lines already broken by hand stay broken."""
+    import textwrap
+
+    if not text:
+        return text
+    chars = max(12, int(width_in * 72 / (0.62 * _font_points(fontsize))))
+    return "\n".join(textwrap.fill(line, chars) if line.strip() else line for line in text.split("\n"))
+
+
+def _axes_size_in(ax) -> tuple[float, float]:
+    """The (width, height) of ``ax`` in inches, as placed now (also inside a subfigure)."""
+    box = ax.get_position().transformed(ax.figure.transSubfigure)
+    dpi = ax.get_figure(root=True).dpi
+    return box.width / dpi, box.height / dpi
+
+
+def _axes_width_in(ax) -> float:
+    return _axes_size_in(ax)[0]
+
+
+def _title(ax, text: str | None, **kw) -> None:
+    """Set ``ax``'s title, wrapped to the width of the axes."""
+    size = kw.get("fontsize", matplotlib.rcParams["axes.titlesize"])
+    # constrained layout shrinks an axes after it is made: wrap to 90% of its width now
+    ax.set_title(_wrap(text or "", 0.9 * _axes_width_in(ax), size), **kw)
+
+
+def _suptitle(fig, text: str | None) -> None:
+    """A bold figure title, wrapped to the figure's width."""
+    if text:
+        fig.suptitle(_wrap(text, 0.95 * fig.get_figwidth(), matplotlib.rcParams["figure.titlesize"]),
+                     fontweight="bold")
+
+
+def _figure(nrows: int = 1, ncols: int = 1, height: float = 4.0, width: float = PAGE_WIDTH, **kw):
+    """A new figure at most :data:`PAGE_WIDTH` wide, laid out by matplotlib's constrained layout."""
+    return plt.subplots(nrows, ncols, figsize=(min(width, PAGE_WIDTH), height), layout="constrained", **kw)
 
 
 def loss_curve(history: Sequence[dict], baselines: dict | None = None, ax=None, title: str | None = None,
                keys: Sequence[str] = ("uniform", "unigram", "estimator", "readout_floor", "bayes"), label="test loss"):
     """Test loss through training, with each baseline as a horizontal line (chapters 4, 6, 7)."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
+        _, ax = _figure(height=4.0)
     steps = [h["step"] for h in history]
     ax.plot(steps, [h["test_loss"] for h in history], color="tab:blue", lw=2, label=label)
     for k in keys:
@@ -139,7 +192,7 @@ def loss_curve(history: Sequence[dict], baselines: dict | None = None, ax=None, 
             _hline(ax, k, baselines[k])
     ax.set_xlabel("training step")
     ax.set_ylabel("test cross-entropy (nats)")
-    ax.set_title(title or "Test loss against the baselines")
+    _title(ax, title or "Test loss against the baselines")
     ax.legend(fontsize=8, loc="upper right")
     return ax
 
@@ -149,7 +202,7 @@ def matrix_heatmap(M, ax=None, title: str = "", xlabel: str = "", ylabel: str = 
     """A plain heatmap of a matrix (row index down, column index across)."""
     M = np.asarray(M, dtype=float)
     if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 4))
+        _, ax = _figure(height=4.0, width=4.5)
     if center is not None:
         lim = np.abs(M - center).max() or 1.0
         im = ax.imshow(M, cmap="RdBu_r", vmin=center - lim, vmax=center + lim)
@@ -157,7 +210,7 @@ def matrix_heatmap(M, ax=None, title: str = "", xlabel: str = "", ylabel: str = 
         im = ax.imshow(M, cmap=cmap)
     if cbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    ax.set_title(title)
+    _title(ax, title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(False)
@@ -190,24 +243,28 @@ def block_heatmap(M, row_blocks: Sequence[tuple[str, slice]], col_blocks: Sequen
 
 def _new_ax(ax, figsize):
     if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
+        _, ax = _figure(height=figsize[1], width=figsize[0])
     return ax
 
 
 def draw_parents(parents: Sequence[int], ax=None, title: str | None = None, tokens: Sequence[int] | None = None,
-                 show_query: bool = True, legend: bool = True, node_size: float = 170.0, fontsize: float = 7.0):
+                 show_query: bool = True, legend: bool = True, node_size: float = 170.0, fontsize: float = 8.0):
     """Draw a parent array as a graph on a line (chapter 2, "Causal graphs").
 
     Positions ``0 … T-1`` sit left to right; an arc with an arrow head runs from ``parents[i]`` to
     ``i`` (the taller the arc, the further back the parent). Roots are filled orange, children
     white, and the query ``T-1`` (which has no parent: it is drawn uniformly) is a red square.
-    With ``tokens`` (one sequence of length ``T``), each node shows its token.
+    With ``tokens`` (one sequence of length ``T``), each node shows its token (at ``fontsize``,
+    at least 8 pt). Where the positions are closer than a node's width, the nodes shrink to fit.
     """
     p = validate_parents(parents)
     T = len(p) + 1
     if tokens is not None and len(tokens) != T:
         raise ValueError(f"tokens must have length T = {T} (one per position), got {len(tokens)}")
-    ax = _new_ax(ax, (min(0.55 * T + 1, 14), 2.6))
+    ax = _new_ax(ax, (min(0.3 * T + 1, PAGE_WIDTH), 2.6))
+    fontsize = max(8.0, fontsize)
+    spacing_pt = _axes_width_in(ax) * 72 / (T + 0.6)  # x runs from -0.8 to T - 0.2
+    node_size = min(node_size, (0.9 * spacing_pt) ** 2)
     span = max([i - q for i, q in enumerate(p) if q >= 0], default=1)
     for i, q in enumerate(p):
         if q < 0:
@@ -225,7 +282,7 @@ def draw_parents(parents: Sequence[int], ax=None, title: str | None = None, toke
                     color="white" if i == T - 1 else "black")
     top = 0.5 * abs(_ARC_RAD) * span + 0.6
     ax.set_xlim(-0.8, T - 0.2)
-    ax.set_ylim(-0.6, top)
+    ax.set_ylim(-0.6, top + (0.45 if legend else 0.0))  # room for the legend above the arcs
     ax.set_yticks([])
     step = 1 if T <= 24 else 2
     ax.set_xticks(range(0, T, step))
@@ -235,14 +292,15 @@ def draw_parents(parents: Sequence[int], ax=None, title: str | None = None, toke
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     n_roots = sum(q < 0 for q in p)
-    ax.set_title(title if title is not None else f"{n_roots} root{'s' if n_roots != 1 else ''}, "
-                 f"{T - 1 - n_roots} children")
+    _title(ax, title if title is not None else f"{n_roots} root{'s' if n_roots != 1 else ''}, "
+           f"{T - 1 - n_roots} children")
     if legend:
         handles = [Line2D([], [], marker="o", ls="", mfc=ROOT_COLOR, mec="k", label="root"),
                    Line2D([], [], marker="o", ls="", mfc=CHILD_COLOR, mec="k", label="child")]
         if show_query:
             handles.append(Line2D([], [], marker="s", ls="", mfc=QUERY_COLOR, mec="k", label="query"))
-        ax.legend(handles=handles, loc="upper left", fontsize=7, frameon=True, ncol=len(handles))
+        ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=True, ncol=len(handles),
+                  borderpad=0.3, handletextpad=0.2, columnspacing=0.8)
     return ax
 
 
@@ -273,99 +331,106 @@ def draw_adjacency(parents: Sequence[int], ax=None, title: str | None = None, ma
     ax.set_xlabel("parent position j")
     ax.set_ylabel("child position i")
     ax.grid(False)
-    ax.set_title(title if title is not None else "adjacency: M[i, p(i)] = 1")
+    _title(ax, title if title is not None else "adjacency: M[i, p(i)] = 1")
     return ax
 
 
 def draw_graph_gallery(graphs: Mapping[str, Sequence[int]], suptitle: str | None = None):
     """One row per graph: the arcs on the left, the adjacency matrix on the right (chapter 2).
 
-    ``graphs`` maps a name to a parent array. Returns the figure.
+    ``graphs`` maps a name to a parent array. Returns the figure (:data:`PAGE_WIDTH` wide).
     """
     n = len(graphs)
-    fig, axes = plt.subplots(n, 2, figsize=(12, 2.9 * n), gridspec_kw={"width_ratios": [3.3, 1]}, squeeze=False)
+    fig, axes = _figure(n, 2, height=2.7 * n + (0.4 if suptitle else 0.0),
+                        gridspec_kw={"width_ratios": [2.5, 1]}, squeeze=False)
     for row, (name, parents) in enumerate(graphs.items()):
         p = validate_parents(parents)
         n_roots = sum(q < 0 for q in p)
         draw_parents(p, ax=axes[row, 0], legend=row == 0,
                      title=f"{name}: {n_roots} root{'s' if n_roots != 1 else ''}, {len(p) - n_roots} children")
         draw_adjacency(p, ax=axes[row, 1], title=f"{name}: adjacency")
-    if suptitle:
-        fig.suptitle(suptitle, fontweight="bold")
-    fig.tight_layout()
+    _suptitle(fig, suptitle)
     return fig
 
 
 def plot_transition_rows(matrices: Mapping[float, np.ndarray], title: str | None = None):
-    """One transition matrix ``π`` per concentration ``α``, side by side as heatmaps (chapter 1).
+    """One transition matrix ``π`` per concentration ``α`` as heatmaps (chapter 1): side by side for up
+    to three, in rows of two for more, with one shared colour bar.
 
     ``matrices`` maps ``α`` to an ``S × S`` row-stochastic matrix. Returns the figure.
     """
     n = len(matrices)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n + 0.8, 3.5), squeeze=False)
-    for ax, (alpha, P) in zip(axes[0], matrices.items()):
+    ncols = n if n <= 3 else 2
+    nrows = -(-n // ncols)
+    panel = (PAGE_WIDTH - 0.8) / ncols
+    fig, axes = _figure(nrows, ncols, height=nrows * (panel + 0.5) + (0.5 if title else 0.0), squeeze=False)
+    flat = axes.ravel()
+    for ax in flat[n:]:
+        ax.remove()
+    for ax, (alpha, P) in zip(flat, matrices.items()):
         P = np.asarray(P, dtype=float)
         im = ax.imshow(P, cmap="magma_r", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(f"α = {alpha:g}")
+        _title(ax, f"α = {alpha:g}")
         ax.set_xlabel("next token s'")
         ax.set_ylabel("current token s")
-        ax.set_xticks(range(P.shape[1]))
-        ax.set_yticks(range(P.shape[0]))
-        ax.tick_params(labelsize=7)
+        every = 1 if P.shape[0] <= 12 else 2
+        ax.set_xticks(range(0, P.shape[1], every))
+        ax.set_yticks(range(0, P.shape[0], every))
+        ax.tick_params(labelsize=8)
         ax.grid(False)
-    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02, pad=0.02, label="π[s, s']")
-    if title:
-        fig.suptitle(title, fontweight="bold")
+    fig.colorbar(im, ax=flat[:n].tolist(), fraction=0.03, pad=0.02, label="π[s, s']")
+    _suptitle(fig, title)
     return fig
 
 
 def plot_token_sequences(tokens, ax=None, title: str = "", S: int | None = None):
-    """A few sequences as a grid of tokens, one row per sequence; the last column is the query (chapter 1)."""
+    """A few sequences as a grid of tokens, one row per sequence; the last column is the query (chapter 1).
+
+    On its own figure each cell is about 0.3 in (room for its 8-pt digit), the figure at most
+    :data:`PAGE_WIDTH` wide; for two grids, stack two axes vertically rather than side by side."""
     tok = np.asarray(tokens)
     n, T = tok.shape
     S = int(tok.max()) + 1 if S is None else S
-    ax = _new_ax(ax, (0.42 * T + 1, 0.42 * n + 1.1))
+    ax = _new_ax(ax, (min(0.3 * T + 1.0, PAGE_WIDTH), 0.3 * n + 1.3))
     ax.imshow(tok, cmap="tab10" if S <= 10 else "tab20", vmin=-0.5, vmax=(10 if S <= 10 else 20) - 0.5,
               interpolation="nearest", aspect="auto")
     for r in range(n):
         for c in range(T):
-            ax.text(c, r, str(int(tok[r, c])), ha="center", va="center", fontsize=7, color="white")
+            ax.text(c, r, str(int(tok[r, c])), ha="center", va="center", fontsize=8, color="white")
     ax.axvline(T - 1.5, color="k", lw=1.5)
     ax.set_xticks(range(T))
-    ax.set_xticklabels([str(i) if i < T - 1 else "q" for i in range(T)], fontsize=7)
+    ax.set_xticklabels([str(i) if i < T - 1 else "q" for i in range(T)], fontsize=8)
     ax.set_yticks(range(n))
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=8)
     ax.set_xlabel("position i (q = the query, drawn uniformly)")
     ax.set_ylabel("sequence")
     ax.grid(False)
-    ax.set_title(title)
+    _title(ax, title)
     return ax
 
 
 def plot_mixing(gaps: Mapping[str, np.ndarray], residuals: Mapping[str, np.ndarray], title: str | None = None):
-    """Left: histograms of the spectral gap ``1 - |λ₂|``; right: of ``log10 ‖πᵀμ - μ‖₁`` per method (chapter 1).
+    """Top: histograms of the spectral gap ``1 - |λ₂|``; bottom: of ``log10 ‖πᵀμ - μ‖₁`` per method (chapter 1).
 
     ``gaps`` maps a label (e.g. ``"α = 0.1"``) to the gaps of a batch of chains; ``residuals`` maps a
     method's name to its residuals on one batch. Returns the figure.
     """
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (a, b) = _figure(2, 1, height=6.0 + (0.4 if title else 0.0))
     bins = np.linspace(-2.5, 0, 41)
     for label, gap in gaps.items():
         a.hist(np.log10(np.clip(np.asarray(gap, dtype=float), 10**-2.5, 1)), bins=bins, alpha=0.55, label=label)
     a.set_xlabel("log10 spectral gap 1 − |λ₂|  (small: mixes slowly)")
     a.set_ylabel("number of chains")
-    a.set_title("Sparse rows make slowly mixing chains")
+    _title(a, "Sparse rows make slowly mixing chains")
     a.legend(fontsize=8)
     rbins = np.linspace(-18, 0, 55)
     for name, r in residuals.items():
         b.hist(np.log10(np.clip(np.asarray(r, dtype=float), 1e-18, 1)), bins=rbins, alpha=0.55, label=name)
     b.set_xlabel("log10 residual ‖πᵀμ − μ‖₁")
     b.set_ylabel("number of chains")
-    b.set_title("GTH is exact to rounding error")
+    _title(b, "GTH is exact to rounding error")
     b.legend(fontsize=8)
-    if title:
-        fig.suptitle(title, fontweight="bold")
-    fig.tight_layout()
+    _suptitle(fig, title)
     return fig
 
 
@@ -388,7 +453,7 @@ def plot_bayes_convergence(curve: Mapping[int, tuple[float, float]], lines: Mapp
     ax.set_xticks(K, [str(k) for k in K])
     ax.set_xlabel("importance draws K per sequence")
     ax.set_ylabel("test cross-entropy (nats)")
-    ax.set_title(title)
+    _title(ax, title)
     ax.legend(fontsize=8)
     return ax
 
@@ -398,17 +463,17 @@ def plot_baselines(table, ax=None, title: str = "", xlim: tuple[float, float] | 
 
     ``table`` is a pandas DataFrame indexed by baseline name with columns ``loss`` and ``se``.
     """
-    ax = _new_ax(ax, (7, 0.45 * len(table) + 1.4))
+    ax = _new_ax(ax, (PAGE_WIDTH, 0.45 * len(table) + 1.6))
     y = np.arange(len(table))
     ax.errorbar(table["loss"], y, xerr=2 * table["se"], fmt="o", color="black", capsize=3)
     for yi, v in zip(y, table["loss"]):
         ax.annotate(f"{v:.3f}", (v, yi), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
     ax.set_yticks(y, [_style(i).label for i in table.index])
-    ax.invert_yaxis()
+    ax.set_ylim(len(table) - 0.5, -0.7)  # inverted, with room for the top value's label
     if xlim:
         ax.set_xlim(*xlim)
     ax.set_xlabel("test cross-entropy (nats), ± 2 s.e.")
-    ax.set_title(title)
+    _title(ax, title)
     return ax
 
 
@@ -419,7 +484,7 @@ def plot_family_baselines(table, keys: Sequence[str] = ("unigram", "estimator", 
     ``table`` is a DataFrame indexed by family with a column per baseline (and ``<name>_se``), a
     ``uniform`` column and a ``roots`` column, which labels the x axis.
     """
-    ax = _new_ax(ax, (7.5, 4))
+    ax = _new_ax(ax, (PAGE_WIDTH, 4.2))
     x = np.arange(len(table))
     offsets = np.linspace(-0.15, 0.15, len(keys))
     for off, k in zip(offsets, keys):
@@ -433,7 +498,7 @@ def plot_family_baselines(table, keys: Sequence[str] = ("unigram", "estimator", 
     ax.set_xticks(x, [f"{f}\n({r} root{'s' if r != 1 else ''})" for f, r in zip(table.index, table["roots"])])
     ax.set_xlabel("graph family")
     ax.set_ylabel("test cross-entropy (nats), ± 2 s.e.")
-    ax.set_title(title)
+    _title(ax, title)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(0.01, 0.39), ncol=2)
     return ax
 
@@ -451,7 +516,7 @@ def plot_gap_vs_roots(table, ax=None, title: str = ""):
     ax.axhline(0, color="tab:red", ls="--", lw=1.2, label="no gap")
     ax.set_xlabel("number of roots in the graph")
     ax.set_ylabel("estimator − Bayes (nats), ± 2 s.e.")
-    ax.set_title(title)
+    _title(ax, title)
     ax.legend(fontsize=8, loc="upper left")
     return ax
 
@@ -462,7 +527,7 @@ def plot_graph_mismatch(table, ax=None, title: str = ""):
     ``table`` is a DataFrame indexed by family with columns ``true graph``, ``chain graph``,
     ``unigram`` and ``uniform`` (losses in nats).
     """
-    ax = _new_ax(ax, (7, 3.8))
+    ax = _new_ax(ax, (PAGE_WIDTH, 3.8))
     x = np.arange(len(table))
     w = 0.38
     ax.bar(x - w / 2, table["true graph"], w, color="tab:red", label="estimator with the true graph")
@@ -475,7 +540,7 @@ def plot_graph_mismatch(table, ax=None, title: str = ""):
     ax.set_xticks(x, list(table.index))
     ax.set_xlabel("graph family the data come from")
     ax.set_ylabel("test cross-entropy (nats)")
-    ax.set_title(title)
+    _title(ax, title)
     ax.legend(fontsize=8, loc="upper left")
     return ax
 
@@ -486,9 +551,14 @@ def _token_ticks(ax, tokens_1d, axis: str, every: int = 1):
     labels = [f"{i}:{s}" for i, s in enumerate(torch.as_tensor(tokens_1d).tolist())]
     pos = list(range(len(labels)))[::every]
     if axis == "x":
-        ax.set_xticks(pos, [labels[p] for p in pos], rotation=90, fontsize=7)
+        ax.set_xticks(pos, [labels[p] for p in pos], rotation=90, fontsize=8)
     else:
-        ax.set_yticks(pos, [labels[p] for p in pos], fontsize=7)
+        ax.set_yticks(pos, [labels[p] for p in pos], fontsize=8)
+
+
+def _tick_every(n: int, length_in: float) -> int:
+    """Label every k-th of ``n`` positions so that 8-pt labels along ``length_in`` inches do not touch."""
+    return max(1, int(np.ceil(n * 11 / max(length_in * 72, 1.0))))
 
 
 def plot_residual_stream(model: DisentangledTransformer, tokens_1: torch.Tensor, ax=None):
@@ -496,13 +566,14 @@ def plot_residual_stream(model: DisentangledTransformer, tokens_1: torch.Tensor,
     S, T = model.S, model.T
     h = residual_stream(model, tokens_1.view(1, -1))[0].cpu().numpy()
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 4.2))
+        _, ax = _figure(height=max(4.2, 0.17 * T + 1.6))
     blocks = block_slices(S, T, model.heads, layer=2)
     block_heatmap(h, [("", slice(0, T))], blocks, ax=ax, center=None,
                   title="Layer 1 copies each parent's token into its child (block L1h0·tok)")
+    ax.set_aspect("auto")  # fill the axes: the rows need the height for their labels
     # block_heatmap puts the column names on the x axis; rows are positions, labelled "i:token"
     ax.images[0].set_cmap("Blues")  # white background, so the block separators stay visible
-    _token_ticks(ax, tokens_1, "y")
+    _token_ticks(ax, tokens_1, "y", every=_tick_every(T, _axes_size_in(ax)[1]))
     ax.set_xticks([(sl.start + sl.stop - 1) / 2 for _, sl in blocks],
                   [f"{nm}\n({sl.stop - sl.start} cols)" for nm, sl in blocks], rotation=0, fontsize=8)
     ax.set_ylabel("position i : token $s_i$")
@@ -511,7 +582,7 @@ def plot_residual_stream(model: DisentangledTransformer, tokens_1: torch.Tensor,
 
 
 def plot_attention_example(model: DisentangledTransformer, tokens_1: torch.Tensor, parents: Sequence[int]):
-    """Layer-1 pattern and the query's layer-2 attention on one sequence (chapter 3).
+    """Layer-1 pattern (top) and the query's layer-2 attention (bottom) on one sequence (chapter 3).
 
     Bars of positions whose parent token equals the query token are highlighted.
     """
@@ -521,7 +592,7 @@ def plot_attention_example(model: DisentangledTransformer, tokens_1: torch.Tenso
     q = int(tokens_1[-1])
     toks = tokens_1.tolist()
     match = np.array([pi >= 0 and toks[pi] == q for pi in p] + [False])
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1, 1.35]})
+    fig, (a1, a2) = _figure(2, 1, height=9.0, gridspec_kw={"height_ratios": [1.45, 1]})
     matrix_heatmap(att1, ax=a1, title="Layer 1: position i attends to its parent p(i)", cmap="Blues",
                    xlabel="attended position j : token", ylabel="position i : token")
     _token_ticks(a1, tokens_1, "x")
@@ -530,38 +601,39 @@ def plot_attention_example(model: DisentangledTransformer, tokens_1: torch.Tenso
     a2.bar(x[~match], att2[~match], color="0.7", label="other positions")
     a2.bar(x[match], att2[match], color="tab:orange", label=f"parent token = query token ({q})")
     _token_ticks(a2, tokens_1, "x")
+    a2.set_xlim(-0.6, model.T - 0.4)
     a2.set_ylim(0, 1.05)
     a2.set_xlabel("attended position j : token")
     a2.set_ylabel("layer-2 attention of the query")
-    a2.set_title(f"Layer 2: the query ({q}) attends to children of earlier {q}s")
+    _title(a2, f"Layer 2: the query ({q}) attends to children of earlier {q}s")
     a2.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
     return fig
 
 
 def plot_circuit_matrices(model: DisentangledTransformer, suptitle: str, axes=None):
     """Heatmaps of ``A1``, ``A2`` and ``W`` with their token/position blocks labelled (chapters 3, 4).
 
-    Rows of ``A1``/``A2`` are the query's features and columns the key's; rows of ``W`` are the
-    features of the last position's residual stream, columns the next token.
+    ``A1`` and ``A2`` sit side by side on top, ``W`` below it, transposed (next token down, feature
+    across) so that its long feature axis runs along the page. Rows of ``A1``/``A2`` are the query's
+    features and columns the key's. ``axes``: three axes to draw ``A1``, ``A2``, ``Wᵀ`` on.
     """
     S, T, heads = model.S, model.T, model.heads
     if axes is None:
-        fig, axes = plt.subplots(1, 3, figsize=(15, 5.2), layout="constrained",
-                                 gridspec_kw={"width_ratios": [1, 1, 0.42]})
+        fig = plt.figure(figsize=(PAGE_WIDTH, 7.4), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[1.75, 1])
+        axes = [*top.subplots(1, 2), bottom.subplots()]
     else:
         fig = axes[0].figure
-    A1 = model.head(0).detach().cpu().numpy()
-    A2 = model.head(1).detach().cpu().numpy()
+    A1 = model.head(1).detach().cpu().numpy()
+    A2 = model.head(2).detach().cpu().numpy()
     W = model.W.detach().cpu().numpy()
     block_heatmap(A1, block_slices(S, T, heads, 1), ax=axes[0], title="$A^{(1)}$: query row × key column")
     block_heatmap(A2, block_slices(S, T, heads, 2), ax=axes[1], title="$A^{(2)}$: query row × key column")
-    block_heatmap(W, block_slices(S, T, heads, 3), [("next token", slice(0, S))], ax=axes[2],
-                  title="$W$: feature × next token")
+    block_heatmap(W.T, [("next\ntoken", slice(0, S))], block_slices(S, T, heads, 3), ax=axes[2],
+                  title="$W$, transposed: next token row × feature column")
     axes[2].set_aspect("auto")
-    axes[2].tick_params(axis="x", rotation=0)
     if suptitle:
-        fig.suptitle(suptitle, fontweight="bold")
+        _suptitle(fig, suptitle)
     return fig
 
 
@@ -569,14 +641,14 @@ def plot_loss_vs_beta(betas: Sequence[float], losses: Sequence[float], baselines
                       keys: Sequence[str] = ("uniform", "readout_floor", "estimator", "bayes")):
     """Loss of the hand-built head against ``β``, with the baselines as horizontal lines (chapter 3)."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(7.5, 4.3))
+        _, ax = _figure(height=4.3)
     ax.plot(betas, losses, "o-", color="tab:blue", lw=2, label="hand-built induction head")
     for k in keys:
         if k in baselines:
             _hline(ax, k, baselines[k], lw=1.4)
     ax.set_xlabel("attention sharpness β")
     ax.set_ylabel("test cross-entropy (nats)")
-    ax.set_title("As β grows the hand-built head settles on the read-out floor, above the estimator")
+    _title(ax, "As β grows the hand-built head settles on the read-out floor, above the estimator")
     ax.legend(fontsize=8)
     return ax
 
@@ -585,71 +657,97 @@ def plot_counting(S: int, alpha: float, c: float, n_max: int = 10, ax=None):
     """Probability on the agreed next token vs the number ``N`` of agreeing children (chapter 3)."""
     d = agreeing_children_prediction(S, alpha, c, n_max)
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 4))
+        _, ax = _figure(height=4.0, width=6.5)
     ax.plot(d["N"], d["estimator"], "o-", color="tab:red", label="in-context estimator $(N+α)/(N+Sα)$")
     ax.plot(d["N"], d["readout"], "s-", color="tab:green", label=f"softmax read-out, c = {c:.2f}")
     ax.set_xlabel("number N of matching children, all followed by the same token a")
     ax.set_ylabel("probability predicted for a")
-    ax.set_title("The estimator grows surer with N; the softmax read-out cannot count")
+    _title(ax, "The estimator grows surer with N; the softmax read-out cannot count")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8, loc="lower right")
     return ax
 
 
+#: The panels of :func:`plot_snapshots`: (key of :func:`causal_tutorial.analysis.circuit_blocks`,
+#: short name for the title, y label, x label).
+_SNAPSHOT_PANELS = (
+    ("A1 pos×pos", "A1 pos×pos", "query position i", "key position j"),
+    ("A2 tok×L1h0·tok", "A2 tok×L1h0·tok", "query token", "key's L1h0·tok"),
+    ("W L2h0·tok", "W L2h0·tok", "L2h0·tok feature", "next token"),
+)
+
+
 def plot_snapshots(snapshots: ParameterSnapshots, steps: Sequence[int], S: int, T: int, suptitle: str = ""):
-    """``A1``, ``A2`` and ``W`` at several training steps, one row per step, blocks labelled (chapter 4)."""
-    fig, axes = plt.subplots(len(steps), 3, figsize=(15, 5.0 * len(steps)), layout="constrained",
-                             gridspec_kw={"width_ratios": [1, 1, 0.42]}, squeeze=False)
-    for row, step in zip(axes, steps):
-        plot_circuit_matrices(snapshots.model_at(step, S, T), "", axes=row)
-        for ax in row:
-            ax.set_title(f"step {step}: " + ax.get_title())
-    if suptitle:
-        fig.suptitle(suptitle, fontweight="bold")
+    """The three blocks the induction circuit uses (:func:`causal_tutorial.analysis.circuit_blocks`) at
+    several training steps, one row per step (chapter 4): ``A1``'s pos × pos block (row ``i`` should
+    peak at ``p(i)``), ``A2``'s query token × ``L1h0·tok`` block and ``W``'s ``L2h0·tok`` rows (both
+    should become diagonals). Each column shares one colour scale (centred at 0), so the rows compare."""
+    blocks = [{k: v.numpy() for k, v in circuit_blocks(snapshots.model_at(step, S, T)).items()} for step in steps]
+    n = len(steps)
+    fig, axes = _figure(n, 3, height=2.25 * n + 1.0 + (0.45 if suptitle else 0.0), squeeze=False,
+                        gridspec_kw={"width_ratios": [1, 1, 1]})
+    for col, (key, name, ylabel, xlabel) in enumerate(_SNAPSHOT_PANELS):
+        lim = max(float(np.abs(b[key]).max()) for b in blocks) or 1.0
+        for row, (step, b) in enumerate(zip(steps, blocks)):
+            ax = axes[row, col]
+            M = b[key]
+            im = ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+            ax.set_title(f"step {step}: {name}", fontsize=9)
+            ax.grid(False)
+            every = 1 if M.shape[0] <= 10 else 5
+            ax.set_xticks(range(0, M.shape[1], every))
+            ax.set_yticks(range(0, M.shape[0], every))
+            ax.tick_params(labelsize=8)
+            ax.set_ylabel(ylabel, fontsize=8.5)
+            if row == n - 1:
+                ax.set_xlabel(xlabel, fontsize=8.5)
+        fig.colorbar(im, ax=axes[:, col].tolist(), location="bottom", shrink=0.85, aspect=18, pad=0.02)
+    _suptitle(fig, suptitle)
     return fig
 
 
 def plot_locking(history: Sequence[dict], rows: dict[int, int], n_children: int, lock: int | None,
                  xmax: int | None = None, suptitle: str = ""):
     """Test loss, mean layer-1 attention on the parent and the number of locked rows against the step,
-    with the lock step marked (chapter 4). ``xmax`` zooms into the early steps."""
+    stacked on one shared step axis, with the lock step marked (chapter 4). ``xmax`` zooms into the
+    early steps."""
     hist = [h for h in history if xmax is None or h["step"] <= xmax]
     steps = [h["step"] for h in hist]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), layout="constrained")
+    fig, axes = _figure(3, 1, height=7.6 + (0.4 if suptitle else 0.0), sharex=True)
     axes[0].plot(steps, [h["test_loss"] for h in hist], "o-", ms=3, color="tab:blue")
-    axes[0].set_ylabel("test cross-entropy (nats)")
-    axes[0].set_title("Test loss")
+    axes[0].set_ylabel("test cross-entropy\n(nats)")
+    _title(axes[0], "Test loss")
     axes[1].plot(steps, [h["attn_on_parent"] for h in hist], "o-", ms=3, color="tab:blue")
     axes[1].set_ylim(0, 1.02)
-    axes[1].set_ylabel("mean layer-1 attention on the parent")
-    axes[1].set_title("Attention on the parent (test sequences)")
+    axes[1].set_ylabel("mean layer-1\nattention on the parent")
+    _title(axes[1], "Attention on the parent (test sequences)")
     rs = [s for s in rows if xmax is None or s <= xmax]
     axes[2].plot(rs, [rows[s] for s in rs], "o-", ms=3, color="tab:purple")
     axes[2].axhline(n_children, ls=":", color="0.4", lw=1)
     axes[2].set_ylim(0, n_children + 1)
-    axes[2].set_ylabel(f"rows peaking at p(i) (of {n_children})")
+    axes[2].set_ylabel(f"rows peaking at p(i)\n(of {n_children})")
     axes[2].yaxis.get_major_locator().set_params(integer=True)
-    axes[2].set_title("Rows of A1's pos×pos block whose argmax is p(i)")
+    _title(axes[2], "Rows of A1's pos×pos block whose argmax is p(i)")
+    axes[2].set_xlabel("training step")
     for ax in axes:
-        ax.set_xlabel("training step")
         if lock is not None:
             ax.axvline(lock, color="tab:red", ls="--", lw=1.2, label=f"lock: step {lock}")
             ax.legend(fontsize=8, loc="center right")
-    if suptitle:
-        fig.suptitle(suptitle, fontweight="bold")
+    fig.align_ylabels(axes)
+    _suptitle(fig, suptitle)
     return fig
 
 
 def plot_by_match_count(losses: dict[str, list], attention: dict[str, list] | None = None, suptitle: str = "",
                         relative_to: str | None = "estimator"):
-    """Loss by the number of matching children (and, if given, where the query's layer-2 attention goes)
-    (chapters 3, 4). ``losses`` from :func:`causal_tutorial.analysis.loss_by_match_count`, its predictors
-    named by keys of :data:`BASELINES` (``"estimator"``, ``"readout_floor"``, ``"hand_built"``,
-    ``"model"``, …); ``attention`` from :func:`causal_tutorial.analysis.layer2_attention_by_count`.
-    With ``relative_to`` (a key) the losses are drawn as excess over that predictor's, which makes small
-    differences visible."""
-    ncol = 1 if attention is None else 2
-    fig, axes = plt.subplots(1, ncol, figsize=(6.5 * ncol, 4.2), layout="constrained", squeeze=False)
+    """Loss by the number of matching children (and, if given, below it where the query's layer-2
+    attention goes) (chapters 3, 4). ``losses`` from :func:`causal_tutorial.analysis.loss_by_match_count`,
+    its predictors named by keys of :data:`BASELINES` (``"estimator"``, ``"readout_floor"``,
+    ``"hand_built"``, ``"model"``, …); ``attention`` from
+    :func:`causal_tutorial.analysis.layer2_attention_by_count`. With ``relative_to`` (a key) the losses
+    are drawn as excess over that predictor's, which makes small differences visible."""
+    nrow = 1 if attention is None else 2
+    fig, axes = _figure(nrow, 1, height=4.0 * nrow + (0.4 if suptitle else 0.0), squeeze=False)
     ax = axes[0, 0]
     x = np.arange(len(losses["N"]))
     ref = np.asarray(losses[relative_to]) if relative_to else 0.0
@@ -661,13 +759,13 @@ def plot_by_match_count(losses: dict[str, list], attention: dict[str, list] | No
     if relative_to:
         ref_label = _style(relative_to).label.split(" (")[0]
         ax.set_ylabel(f"excess loss over the {ref_label} (nats)")
-        ax.set_title(f"Mean loss by N, minus the {ref_label}'s")
+        _title(ax, f"Mean loss by N, minus the {ref_label}'s")
     else:
         ax.set_ylabel("mean test cross-entropy (nats)")
-        ax.set_title("Loss by the number of matching children")
+        _title(ax, "Loss by the number of matching children")
     ax.legend(fontsize=8)
     if attention is not None:
-        ax = axes[0, 1]
+        ax = axes[1, 0]
         for name, color in (("on matching children", "tab:orange"), ("on the query itself", "tab:purple"),
                             ("elsewhere", "0.6")):
             ax.plot(x, attention[name], "o-", color=color, label=name)
@@ -675,21 +773,19 @@ def plot_by_match_count(losses: dict[str, list], attention: dict[str, list] | No
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("matching children N")
         ax.set_ylabel("query's layer-2 attention")
-        ax.set_title("The query keeps a share of attention on itself")
+        _title(ax, "The query keeps a share of attention on itself")
         ax.legend(fontsize=8)
-    if suptitle:
-        fig.suptitle(suptitle, fontweight="bold")
+    _suptitle(fig, suptitle)
     return fig
 
 
 def plot_book_vs_paper(book: dict, paper: dict):
-    """Two loss curves side by side: the book-scale run and the paper-scale run (chapter 4)."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.3))
+    """Two loss curves, one above the other: the book-scale run and the paper-scale run (chapter 4)."""
+    fig, axes = _figure(2, 1, height=8.0)
     for ax, res, name in ((axes[0], book, "book scale (AdamW)"), (axes[1], paper, "paper scale (SGD)")):
         loss_curve(res["history"], res["baselines"], ax=ax,
                    title=f"{name}: final loss {res['history'][-1]['test_loss']:.3f} vs estimator "
                          f"{res['baselines']['estimator']:.3f}")
-    fig.tight_layout()
     return fig
 
 
@@ -700,18 +796,16 @@ def experiment_figures(result: dict, out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     paths = []
     if "history" in result:
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, ax = _figure(height=4.0)
         loss_curve(result["history"], result.get("baselines"), ax=ax,
                    title=f"{result['experiment']} [{result['scale']}]: test loss against the baselines")
-        fig.tight_layout()
         paths.append(out_dir / "loss.png")
         fig.savefig(paths[-1])
         plt.close(fig)
     if "A1_position_block" in result:
-        fig, ax = plt.subplots(figsize=(5, 4.3))
+        fig, ax = _figure(height=4.3, width=5.0)
         matrix_heatmap(result["A1_position_block"], ax=ax, title="Layer 1, position block: row i → its parent",
                        xlabel="attended position j", ylabel="position i", center=0.0)
-        fig.tight_layout()
         paths.append(out_dir / "A1_position_block.png")
         fig.savefig(paths[-1])
         plt.close(fig)

@@ -130,7 +130,7 @@ def tiny_run():
     snaps = analysis.ParameterSnapshots()
     cfg = TrainConfig(steps=40, batch_size=128, optimizer="adamw", lr=0.05, eval_every=10, test_size=256,
                       device="cpu")
-    res = train(model, task, cfg, callback=snaps, progress=False)
+    res = train(model, task, cfg, metrics=analysis.parent_metrics(task), callback=snaps, progress=False)
     return task, model, snaps, res
 
 

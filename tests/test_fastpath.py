@@ -1,10 +1,11 @@
-"""The fast training path computes the same function, loss and gradients as the readable model."""
+"""The fast path (``model(tokens)``, ``model.loss``) computes the same function, loss and gradients as
+the readable formulation (``forward_plain`` / ``run_with_cache``)."""
 
 import pytest
 import torch
 
-from causal_tutorial import fastpath
-from causal_tutorial.fastpath import TwoLayerLogits, TwoLayerLoss, fast_logits, fast_loss, layer1_tables
+from causal_tutorial import _fastpath, models
+from causal_tutorial._fastpath import TwoLayerLogits, TwoLayerLoss, layer1_tables
 from causal_tutorial.models import DisentangledTransformer
 
 HEADS = [(1, 1), (2, 1), (1, 2), (1, 1, 1), (1,)]
@@ -56,7 +57,7 @@ def test_fast_path_gives_the_plain_logits_loss_and_gradients(heads, S, T, std):
         torch.testing.assert_close(model(tokens), model.forward_plain(tokens), rtol=1e-5, atol=1e-5)
     loss_plain, g_plain = loss_and_grads(model, lambda: soft_ce(model.forward_plain(tokens), labels))
     loss_fast, g_fast = loss_and_grads(model, lambda: soft_ce(model(tokens), labels))
-    loss_fused, g_fused = loss_and_grads(model, lambda: fast_loss(model, tokens, labels))
+    loss_fused, g_fused = loss_and_grads(model, lambda: model.loss(tokens, labels))
     torch.testing.assert_close(loss_fast, loss_plain, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(loss_fused, loss_plain, rtol=1e-5, atol=1e-6)
     assert_grads_close(g_fast, g_plain)
@@ -69,7 +70,7 @@ def test_fast_path_at_zero_init_gives_the_plain_gradients(heads):
     model = make_model(S, T, heads, 0.0)
     tokens, labels = make_batch(S, T)
     loss_plain, g_plain = loss_and_grads(model, lambda: soft_ce(model.forward_plain(tokens), labels))
-    loss_fused, g_fused = loss_and_grads(model, lambda: fast_loss(model, tokens, labels))
+    loss_fused, g_fused = loss_and_grads(model, lambda: model.loss(tokens, labels))
     torch.testing.assert_close(loss_fused, loss_plain)
     assert_grads_close(g_fused, g_plain)
     assert float(model.W.grad.abs().max()) > 0  # at zero init only W moves first
@@ -99,14 +100,14 @@ def test_large_scores_stay_exact_on_both_layer1_paths(scale):
     S, T = 5, 9
     model = make_model(S, T, (1, 1), 1.0)
     with torch.no_grad():
-        model.A[0][:S, :S] = scale * torch.rand(S, S, generator=torch.Generator().manual_seed(3))
-        model.A[0][S:, S:] *= 10
-    F, _ = layer1_tables(model.A[0].detach(), S, T)
+        model.head(1)[:S, :S] = scale * torch.rand(S, S, generator=torch.Generator().manual_seed(3))
+        model.head(1)[S:, S:] *= 10
+    F, _ = layer1_tables(model.head(1).detach(), S, T)
     spread = float((F.amax(1) - F.amin(1)).max())
-    assert (spread <= fastpath._MAX_TABLE_SPREAD) == (scale == 30.0)
+    assert (spread <= _fastpath._MAX_TABLE_SPREAD) == (scale == 30.0)
     tokens, labels = make_batch(S, T)
     loss_plain, g_plain = loss_and_grads(model, lambda: soft_ce(model.forward_plain(tokens), labels))
-    loss_fused, g_fused = loss_and_grads(model, lambda: fast_loss(model, tokens, labels))
+    loss_fused, g_fused = loss_and_grads(model, lambda: model.loss(tokens, labels))
     assert torch.isfinite(loss_fused)
     torch.testing.assert_close(loss_fused, loss_plain, rtol=1e-4, atol=1e-5)
     assert_grads_close(g_fused, g_plain, rtol=2e-4)
@@ -122,7 +123,7 @@ def test_frozen_parameters_get_no_gradient_and_the_others_the_plain_one(trainabl
     for name, p in model.named_parameters():
         p.requires_grad_(name in names)
         p.grad = None
-    fast_loss(model, tokens, labels).backward()
+    model.loss(tokens, labels).backward()
     for (name, p), want in zip(model.named_parameters(), g_plain):
         if name in names:
             assert_grads_close([p.grad], [want])
@@ -135,8 +136,8 @@ def test_fast_path_runs_without_gradients_for_evaluation():
     model = make_model(S, T, (1, 1), 0.5)
     tokens, labels = make_batch(S, T)
     with torch.no_grad():
-        loss = fast_loss(model, tokens, labels)
-        logits = fast_logits(model, tokens)
+        loss = model.loss(tokens, labels)
+        logits = model(tokens)
     assert not loss.requires_grad and not logits.requires_grad
     torch.testing.assert_close(loss, soft_ce(model.forward_plain(tokens), labels).detach())
 
@@ -156,86 +157,47 @@ def test_hand_derived_backward_passes_gradcheck_in_float64(m1, m2):
     assert torch.autograd.gradcheck(lambda W, *A: TwoLayerLoss.apply(tokens, labels, m1, W, *A), (W, *A))
 
 
-def test_training_loss_of_the_disentangled_model_is_the_plain_loss_with_the_plain_gradients():
+@pytest.mark.parametrize("heads", [(1, 1), (2, 1), (1, 1, 1)], ids=str)
+def test_model_loss_is_the_plain_loss_with_the_plain_gradients(heads):
+    """What training calls, ``model.loss``, fused (mean) or per sequence (none), against the
+    readable formulation's soft cross-entropy."""
     from causal_tutorial.estimators import soft_cross_entropy_from_logits
-    from causal_tutorial.training import model_loss
 
     S, T = 10, 20
-    model = make_model(S, T, (1, 1), 0.5)
+    model = make_model(S, T, heads, 0.5)
     tokens, labels = make_batch(S, T)
     loss_plain, g_plain = loss_and_grads(
         model, lambda: soft_cross_entropy_from_logits(model.forward_plain(tokens), labels))
-    loss_train, g_train = loss_and_grads(model, lambda: model_loss(model, tokens, labels))
+    loss_train, g_train = loss_and_grads(model, lambda: model.loss(tokens, labels))
     torch.testing.assert_close(loss_train, loss_plain)
     assert_grads_close(g_train, g_plain)
-    per_sequence = model_loss(model, tokens, labels, reduction="none")
-    torch.testing.assert_close(per_sequence.mean(), loss_plain)
+    per_plain = soft_cross_entropy_from_logits(model.forward_plain(tokens), labels, reduction="none")
+    loss_none, g_none = loss_and_grads(model, lambda: model.loss(tokens, labels, reduction="none").mean())
+    torch.testing.assert_close(model.loss(tokens, labels, reduction="none"), per_plain, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss_none, loss_plain)
+    assert_grads_close(g_none, g_plain)
 
 
-def test_retain_freed_memory_is_safe_to_call_repeatedly():
-    first = fastpath.retain_freed_memory()
-    assert fastpath.retain_freed_memory() == first
+def test_fast_path_reads_the_model_through_one_accessor():
+    """The fast path sees only ``_fast_parameters()``: replacing it changes what the fast path computes."""
+    S, T = 5, 9
+    model, other = make_model(S, T, (2, 1), 0.5, seed=0), make_model(S, T, (2, 1), 0.5, seed=1)
+    tokens, labels = make_batch(S, T)
+    model._fast_parameters = other._fast_parameters
+    with torch.no_grad():
+        torch.testing.assert_close(model(tokens), other.forward_plain(tokens), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model.loss(tokens, labels), other.loss(tokens, labels))
 
 
-# -- the training loop's background batches (training.BatchStream) ------------------------------
-def _train_tiny(prefetch, **kw):
-    from causal_tutorial import training
-    from causal_tutorial.graphs import chain
-    from causal_tutorial.tasks import SingleParentTask
-
-    cfg = dict(steps=12, batch_size=64, optimizer="sgd", lr=0.5, eval_every=4, test_size=128, device="cpu")
-    cfg.update(kw.pop("cfg", {}))
-    model = DisentangledTransformer(5, 8)
-    old = training.PREFETCH_ON_CPU
-    training.PREFETCH_ON_CPU = prefetch
-    try:
-        res = training.train(model, kw.pop("task", SingleParentTask(5, 8, chain(8))), training.TrainConfig(**cfg),
-                             progress=False, **kw)
-    finally:
-        training.PREFETCH_ON_CPU = old
-    return res, model
-
-
-def _in_loop_on_the_threads_of_a_background_run(**kw):
-    """Draw the batches in the loop, with the intra-op thread count a background run uses
-    (float reductions may differ between thread counts)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads - 1))
-    try:
-        return _train_tiny(False, **kw)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def test_batches_drawn_in_the_background_give_the_run_of_drawing_them_in_the_loop():
-    threads = torch.get_num_threads()
-    (a, ma), (b, mb) = _train_tiny(True), _in_loop_on_the_threads_of_a_background_run()
-    assert torch.get_num_threads() == threads, "train restores the thread count"
-    assert a.history == b.history
-    assert all(torch.equal(p, q) for p, q in zip(ma.parameters(), mb.parameters()))
-
-
-def test_checkpoint_written_while_batches_are_drawn_ahead_resumes_the_uninterrupted_run(tmp_path):
-    full, m_full = _in_loop_on_the_threads_of_a_background_run()
-    ck = tmp_path / "ck.pt"
-    _train_tiny(True, cfg={"checkpoint_every": 3}, checkpoint_path=ck, stop_after=7)
-    resumed, m_res = _train_tiny(True, cfg={"checkpoint_every": 3}, checkpoint_path=ck, resume=True)
-    assert resumed.history == full.history
-    assert all(torch.equal(p, q) for p, q in zip(m_full.parameters(), m_res.parameters()))
-
-
-def test_a_sampler_error_in_the_background_is_raised_by_the_training_loop():
-    from causal_tutorial.graphs import chain
-    from causal_tutorial.tasks import SingleParentTask
-
-    class Failing(SingleParentTask):
-        calls = 0
-
-        def sample(self, n, generator=None, return_law=False):
-            Failing.calls += 1
-            if Failing.calls > 4:  # the test set, then a few training batches
-                raise RuntimeError("sampler broke")
-            return super().sample(n, generator, return_law)
-
-    with pytest.raises(RuntimeError, match="sampler broke"):
-        _train_tiny(True, task=Failing(5, 8, chain(8)))
+def test_retain_freed_memory_is_public_safe_to_call_repeatedly_and_not_called_by_the_models(monkeypatch):
+    assert models.retain_freed_memory is _fastpath.retain_freed_memory and "retain_freed_memory" in models.__all__
+    first = models.retain_freed_memory()
+    assert models.retain_freed_memory() == first
+    calls = []
+    monkeypatch.setattr(_fastpath, "retain_freed_memory", lambda: calls.append(1))
+    monkeypatch.setattr(models, "retain_freed_memory", lambda: calls.append(1))
+    model = make_model(5, 9, (1, 1), 0.5)
+    tokens, labels = make_batch(5, 9)
+    model(tokens)
+    model.loss(tokens, labels).backward()
+    assert calls == []

@@ -117,3 +117,58 @@ def test_cuda_without_a_gpu_is_a_clear_error():
 def test_model_task_mismatch_is_rejected_before_training():
     with pytest.raises(ValueError, match="does not match the task"):
         train(DisentangledTransformer(5, 9), _task(), _tiny(), progress=False)
+
+
+# -- the training loop's background batches (tasks.BatchStream, TrainConfig.prefetch) ---------------
+def _train_tiny(prefetch, **kw):
+    cfg = dict(steps=12, batch_size=64, optimizer="sgd", lr=0.5, eval_every=4, test_size=128, device="cpu",
+               prefetch=prefetch)
+    cfg.update(kw.pop("cfg", {}))
+    model = DisentangledTransformer(5, 8)
+    res = train(model, kw.pop("task", SingleParentTask(5, 8, chain(8))), TrainConfig(**cfg), progress=False, **kw)
+    return res, model
+
+
+def _in_loop_on_the_threads_of_a_background_run(**kw):
+    """Draw the batches in the loop, with the intra-op thread count a background run uses
+    (float reductions may differ between thread counts)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads - 1))
+    try:
+        return _train_tiny(False, **kw)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_batches_drawn_in_the_background_give_the_run_of_drawing_them_in_the_loop():
+    threads = torch.get_num_threads()
+    (a, ma), (b, mb) = _train_tiny(True), _in_loop_on_the_threads_of_a_background_run()
+    assert torch.get_num_threads() == threads, "train restores the thread count"
+    assert a.history == b.history
+    assert all(torch.equal(p, q) for p, q in zip(ma.parameters(), mb.parameters()))
+
+
+def test_checkpoint_written_while_batches_are_drawn_ahead_resumes_the_uninterrupted_run(tmp_path):
+    full, m_full = _in_loop_on_the_threads_of_a_background_run()
+    ck = tmp_path / "ck.pt"
+    _train_tiny(True, cfg={"checkpoint_every": 3}, checkpoint_path=ck, stop_after=7)
+    resumed, m_res = _train_tiny(True, cfg={"checkpoint_every": 3}, checkpoint_path=ck, resume=True)
+    assert resumed.history == full.history
+    assert all(torch.equal(p, q) for p, q in zip(m_full.parameters(), m_res.parameters()))
+
+
+def test_a_sampler_error_in_the_background_is_raised_by_the_training_loop():
+    from causal_tutorial.graphs import chain
+    from causal_tutorial.tasks import SingleParentTask
+
+    class Failing(SingleParentTask):
+        calls = 0
+
+        def sample(self, n, generator=None, return_law=False):
+            Failing.calls += 1
+            if Failing.calls > 4:  # the test set, then a few training batches
+                raise RuntimeError("sampler broke")
+            return super().sample(n, generator, return_law)
+
+    with pytest.raises(RuntimeError, match="sampler broke"):
+        _train_tiny(True, task=Failing(5, 8, chain(8)))

@@ -28,7 +28,7 @@ def check_layer1_matrix(A1, parents=None, S: int = 10, T: int = 20, min_attentio
     assert torch.isfinite(A1).all(), "A1 has entries that are not finite; use a large finite beta instead of inf"
     model = DisentangledTransformer(S, T, heads=(1, 1))
     with torch.no_grad():
-        model.head(0).copy_(A1)
+        model.head(1).copy_(A1)
     tokens, _ = SingleParentTask(S, T, parents, alpha=0.1).sample(256, torch.Generator().manual_seed(31))
     att = model.attention(tokens)[(1, 0)]  # (n, T, T)
     for i, pi in enumerate(parents):

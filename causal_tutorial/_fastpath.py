@@ -1,16 +1,20 @@
-"""The fast training path of the disentangled transformer (chapter 4 trains with it).
+"""The disentangled transformer's fast path: its logits and loss computed with far less work (private).
 
-:meth:`DisentangledTransformer.forward_plain` is the readable formulation (chapter 3): one-hot
-inputs, full bilinear attention at every position. Training reads the logits at the last position
-only, and the inputs are one-hot, so most of that work can be skipped. This module computes the
-same function, with the same gradients, and far less work:
+Chapter 3 explains the model; chapter 4 trains it, through this module.
+:meth:`~causal_tutorial.models.DisentangledTransformer.run_with_cache` (and ``forward_plain``) is
+the readable formulation: one-hot inputs, full bilinear attention at every position. Training reads
+the logits at the last position only, and the inputs are one-hot, so most of that work can be
+skipped. This module computes the same function, with the same gradients, and far less work. It is
+private: ``DisentangledTransformer.forward`` and ``DisentangledTransformer.loss`` call it, and it
+reads the model's parameters through one accessor, ``model._fast_parameters()`` (``(heads, W, A)``),
+nothing else of the model:
 
 * **Two-layer models** (every experiment of the paper: heads ``(1, 1)`` and ``(2, 1)``) go
   through :class:`TwoLayerLogits` / :class:`TwoLayerLoss`, autograd functions with a
   hand-derived backward pass.
 * Other depths go through :func:`logits_autograd`, a shorter autograd graph.
 
-Notation (DESIGN 2.4; one sequence; ``Q = T-1`` the query position; layer-1 head ``h`` has
+Notation (chapter 3's; one sequence; ``Q = T-1`` the query position; layer-1 head ``h`` has
 attention ``P_h (T, T)``, layer-2 head ``k`` the query's attention ``a_k (T,)``).
 
 **Embedding a weight vector.** Every stream vector of this model is built from one small
@@ -44,6 +48,10 @@ row sums ``ρ`` are known from the forward pass; from it ``∂L/∂A1`` is two b
 ``tests/test_fastpath.py`` checks logits and gradients against ``forward_plain`` + autograd and
 the hand-derived backward against ``torch.autograd.gradcheck``; ``benchmarks/bench_training.py``
 measures the speed.
+
+:func:`retain_freed_memory` (a process-wide allocator setting that makes CPU training steps
+faster) lives here too; nothing in this module or the models calls it: the training loop does,
+once (``causal_tutorial.models.retain_freed_memory`` is its public name).
 """
 
 from __future__ import annotations
@@ -54,53 +62,49 @@ import sys
 
 import torch
 
-__all__ = [
-    "fast_logits",
-    "fast_loss",
-    "logits_autograd",
-    "layer1_tables",
-    "retain_freed_memory",
-    "TwoLayerLogits",
-    "TwoLayerLoss",
-]
-
 # Largest spread ``max F − min F`` of a row of the F table for which the factorised exponential
 # keeps float32 accuracy (see _layer1_attention); beyond it the exact softmax is used.
 _MAX_TABLE_SPREAD = 60.0
 
 
 def fast_logits(model, tokens: torch.Tensor) -> torch.Tensor:
-    """Logits ``(n, S)`` at the last position: the same function as ``model.forward_plain``."""
-    if tokens.device.type == "cpu":
-        retain_freed_memory()
-    if len(model.heads) == 2:
-        return TwoLayerLogits.apply(tokens, model.heads[0], model.W, *model.A)
-    return logits_autograd(model, tokens)
+    """Logits ``(n, S)`` at the last position: the same function as ``model.forward_plain`` (chapter 4).
+
+    ``tokens`` are not checked here (``DisentangledTransformer.forward`` checks them).
+    """
+    heads, W, A = model._fast_parameters()
+    if len(heads) == 2:
+        return TwoLayerLogits.apply(tokens, heads[0], W, *A)
+    return logits_autograd(heads, W, A, tokens)
 
 
 def fast_loss(model, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean soft-label cross-entropy ``−(1/n) Σ_n Σ_s y_ns log softmax(logits)_ns``, with autograd.
+    """Mean soft-label cross-entropy ``−(1/n) Σ_n Σ_s y_ns log softmax(logits)_ns``, with autograd (chapter 4).
 
-    Two-layer models fuse the loss into :class:`TwoLayerLoss`; others use :func:`fast_logits`.
+    Two-layer models fuse the loss into :class:`TwoLayerLoss`; others use :func:`logits_autograd`.
     """
-    if tokens.device.type == "cpu":
-        retain_freed_memory()
-    if len(model.heads) == 2:
-        return TwoLayerLoss.apply(tokens, labels, model.heads[0], model.W, *model.A)
-    logp = torch.log_softmax(fast_logits(model, tokens), dim=-1)
+    heads, W, A = model._fast_parameters()
+    if len(heads) == 2:
+        return TwoLayerLoss.apply(tokens, labels, heads[0], W, *A)
+    logp = torch.log_softmax(logits_autograd(heads, W, A, tokens), dim=-1)
     return -(labels * logp).sum() / tokens.shape[0]
 
 
 @functools.cache
 def retain_freed_memory() -> bool:
-    """Ask glibc to keep freed memory for reuse instead of returning it at once (Linux; runs once).
+    """Make glibc keep freed memory in this process for reuse instead of returning it at once
+    (Linux; chapter 4's training loop calls it, once).
 
-    A training step allocates and frees ~10 MB of temporaries. By default glibc hands large freed
-    blocks back to the operating system and the next step page-faults them in again (~700 faults,
-    about a third of a step on a 2-core CPU). Raising ``M_MMAP_THRESHOLD`` (blocks below 32 MiB
-    come from the heap) and ``M_TRIM_THRESHOLD`` (up to 256 MiB of free heap is kept) keeps them
-    in the process; resident memory then stays near the peak of one step. Called by the fast
-    path on its first use on the CPU. Returns whether it took effect.
+    A training step on the CPU allocates and frees ~10 MB of temporaries. By default glibc hands
+    large freed blocks back to the operating system and the next step page-faults them in again
+    (~700 faults, about a third of a step on a 2-core CPU). This sets, **for the whole process and
+    for good**, ``M_MMAP_THRESHOLD`` to 32 MiB (blocks below it come from the heap) and
+    ``M_TRIM_THRESHOLD`` to 256 MiB (up to that much free heap is kept rather than trimmed); the
+    steps then reuse their memory and resident memory stays near the peak of one step (it is not
+    returned to the system while the process lives). No model calls it (not ``forward``, not
+    ``loss``): whoever wants it, the training loop, calls it explicitly. It acts once per process
+    (later calls return the first result). Returns whether it took effect (``False`` off
+    Linux/glibc).
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -160,7 +164,8 @@ def _mm_wide(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 # -- layer 1 ------------------------------------------------------------------------------------
 def layer1_tables(A: torch.Tensor, S: int, T: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The score tables of one layer-1 head: ``F (S·T, S)`` and ``G (S·T, T)`` (−∞ above the diagonal).
+    """The score tables of one layer-1 head (chapter 3's bilinear scores on one-hot inputs):
+    ``F (S·T, S)`` and ``G (S·T, T)`` (−∞ above the diagonal).
 
     Row ``a·T + i`` belongs to a query holding token ``a`` at position ``i``; its score on key
     ``j`` is ``F[row, s_j] + G[row, j]``.
@@ -323,7 +328,7 @@ def _two_layer_backward(saved, m1: int, g: torch.Tensor, need) -> tuple:
 
 
 class TwoLayerLogits(torch.autograd.Function):
-    """Logits ``(n, S)`` of a two-layer disentangled transformer with any heads ``(m1, m2)``.
+    """Logits ``(n, S)`` of a two-layer disentangled transformer with any heads ``(m1, m2)`` (chapter 4).
 
     ``apply(tokens, m1, W, *A)`` with ``A`` the ``m1`` layer-1 matrices then the ``m2`` layer-2
     matrices. Parameters that need no gradient (staged training) skip their part of the backward.
@@ -343,7 +348,7 @@ class TwoLayerLogits(torch.autograd.Function):
 
 
 class TwoLayerLoss(torch.autograd.Function):
-    """Mean soft-label cross-entropy of a two-layer model, its gradient with respect to the logits,
+    """Mean soft-label cross-entropy of a two-layer model (chapter 4), its gradient with respect to the logits,
     ``(softmax(logits)·Σ_s y_s − y)/n``, fused in.
 
     ``apply(tokens, labels, m1, W, *A)``: the value of
@@ -369,37 +374,37 @@ class TwoLayerLoss(torch.autograd.Function):
 
 
 # -- any depth, plain autograd ---------------------------------------------------------------
-def logits_autograd(model, tokens: torch.Tensor) -> torch.Tensor:
-    """Logits for any heads by autograd: layer 1 by table look-ups, middle layers dense at every
-    position, the last layer at the query only."""
+def logits_autograd(heads, W: torch.Tensor, A, tokens: torch.Tensor) -> torch.Tensor:
+    """Logits for any heads by autograd (chapter 4): layer 1 by table look-ups, middle layers dense at every
+    position, the last layer at the query only. ``(heads, W, A)`` as ``model._fast_parameters()``."""
     n, T = tokens.shape
-    S = model.S
-    dt, dev = model.W.dtype, tokens.device
+    S = W.shape[1]
+    dt, dev = W.dtype, tokens.device
     pos, _, eye, _ = _constants(S, T, dev, dt)
     rows = (tokens * T + pos).view(-1)
     key_tok = tokens.unsqueeze(1).expand(n, T, T)
     E = eye.index_select(0, tokens.view(-1)).view(n, T, S)
     outs = [E, torch.eye(T, dtype=dt, device=dev).expand(n, T, T)]
-    for h in range(model.heads[0]):
-        F, G = layer1_tables(model.A[h], S, T)
+    for h in range(heads[0]):
+        F, G = layer1_tables(A[h], S, T)
         scores = F.index_select(0, rows).view(n, T, S).gather(2, key_tok) + G.index_select(0, rows).view(n, T, T)
         P = torch.softmax(scores, dim=-1)
         outs += [P @ E, P]
     h = torch.cat(outs, dim=-1)  # (n, T, d1)
-    if len(model.heads) == 1:
-        return h[:, -1] @ model.W
+    if len(heads) == 1:
+        return h[:, -1] @ W
     mask = _constants(S, T, dev, dt)[1]
-    k = model.heads[0]
-    for m in model.heads[1:-1]:  # middle layers: every position
+    k = heads[0]
+    for m in heads[1:-1]:  # middle layers: every position
         outs = [h]
         for _ in range(m):
-            outs.append(torch.softmax((h @ model.A[k]) @ h.transpose(1, 2) + mask, dim=-1) @ h)
+            outs.append(torch.softmax((h @ A[k]) @ h.transpose(1, 2) + mask, dim=-1) @ h)
             k += 1
         h = torch.cat(outs, dim=-1)
     hq = h[:, -1]
     outs = [hq]
-    for _ in range(model.heads[-1]):  # last layer: the query only
-        att = torch.softmax(torch.bmm(h, (hq @ model.A[k]).unsqueeze(-1)).squeeze(-1), dim=-1)  # (n, T)
+    for _ in range(heads[-1]):  # last layer: the query only
+        att = torch.softmax(torch.bmm(h, (hq @ A[k]).unsqueeze(-1)).squeeze(-1), dim=-1)  # (n, T)
         outs.append(torch.bmm(att.unsqueeze(1), h).squeeze(1))
         k += 1
-    return torch.cat(outs, dim=-1) @ model.W
+    return torch.cat(outs, dim=-1) @ W
