@@ -281,10 +281,10 @@ def _two_layer_backward(saved, m1: int, g: torch.Tensor, need) -> tuple:
     hq = h2[:, :d1]
     dhq = torch.zeros(n, d1, dtype=g.dtype, device=g.device) if need_A1 else None  # via layer 2's scores
     # For each layer-1 head: ∂L/∂P_h − ρ 1ᵀ = Σ_r U[r] V[r]ᵀ − ρ 1ᵀ, plus the query row (below).
-    U = [[] for _ in range(m1)]
-    V = [[] for _ in range(m1)]
+    U: list[list[torch.Tensor]] = [[] for _ in range(m1)]
+    V: list[list[torch.Tensor]] = [[] for _ in range(m1)]
     rho = [torch.zeros(n, T, dtype=g.dtype, device=g.device) for _ in range(m1)]
-    dA2 = [None] * m2
+    dA2: list[torch.Tensor | None] = [None] * m2
     for k in range(m2):
         a, bw, *Pws = per_k[k * (2 + m1):(k + 1) * (2 + m1)]
         da = dY[:, 1 + k, 0].clone()
@@ -308,10 +308,10 @@ def _two_layer_backward(saved, m1: int, g: torch.Tensor, need) -> tuple:
         dv = _embed(Z, tokens, S).view(n, d1)  # ∂L/∂v
         if need_A[m1 + k]:
             dA2[k] = hq.t() @ dv
-        if need_A1:
+        if dhq is not None:
             dhq.addmm_(dv, A[m1 + k].t())
-    dA1 = [None] * m1
-    if need_A1:
+    dA1: list[torch.Tensor | None] = [None] * m1
+    if dhq is not None:
         dq = _embed_T(dhq.view(n, K, d0), tokens, S).add_(dY[:, 0])  # ∂L/∂Y[:, 0]
         E = _constants(S, T, g.device, g.dtype)[2].index_select(0, tokens.view(-1)).view(n, T, S)
         for h, P in enumerate(Ps):
@@ -390,21 +390,21 @@ def logits_autograd(heads, W: torch.Tensor, A, tokens: torch.Tensor) -> torch.Te
         scores = F.index_select(0, rows).view(n, T, S).gather(2, key_tok) + G.index_select(0, rows).view(n, T, T)
         P = torch.softmax(scores, dim=-1)
         outs += [P @ E, P]
-    h = torch.cat(outs, dim=-1)  # (n, T, d1)
+    hs = torch.cat(outs, dim=-1)  # (n, T, d1)
     if len(heads) == 1:
-        return h[:, -1] @ W
+        return hs[:, -1] @ W
     mask = _constants(S, T, dev, dt)[1]
     k = heads[0]
     for m in heads[1:-1]:  # middle layers: every position
-        outs = [h]
+        outs = [hs]
         for _ in range(m):
-            outs.append(torch.softmax((h @ A[k]) @ h.transpose(1, 2) + mask, dim=-1) @ h)
+            outs.append(torch.softmax((hs @ A[k]) @ hs.transpose(1, 2) + mask, dim=-1) @ hs)
             k += 1
-        h = torch.cat(outs, dim=-1)
-    hq = h[:, -1]
+        hs = torch.cat(outs, dim=-1)
+    hq = hs[:, -1]
     outs = [hq]
     for _ in range(heads[-1]):  # last layer: the query only
-        att = torch.softmax(torch.bmm(h, (hq @ A[k]).unsqueeze(-1)).squeeze(-1), dim=-1)  # (n, T)
-        outs.append(torch.bmm(att.unsqueeze(1), h).squeeze(1))
+        att = torch.softmax(torch.bmm(hs, (hq @ A[k]).unsqueeze(-1)).squeeze(-1), dim=-1)  # (n, T)
+        outs.append(torch.bmm(att.unsqueeze(1), hs).squeeze(1))
         k += 1
     return torch.cat(outs, dim=-1) @ W

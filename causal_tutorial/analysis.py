@@ -103,8 +103,8 @@ def single_parent_metrics(att: torch.Tensor, parents) -> dict:
     if not kids:
         return {"attn_on_parent": float("nan")}
     idx = torch.tensor(kids, device=att.device)
-    par = torch.tensor(par, device=att.device)
-    return {"attn_on_parent": float(att[:, idx, par].mean())}
+    pidx = torch.tensor(par, device=att.device)
+    return {"attn_on_parent": float(att[:, idx, pidx].mean())}
 
 
 def attention_on_parents(model, task, tokens: torch.Tensor) -> dict:

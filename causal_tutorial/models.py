@@ -90,6 +90,9 @@ class _Model(nn.Module):
     heads: tuple[int, ...]
     widths: list[int]
 
+    def _head(self, layer: int, h: int) -> nn.Parameter:
+        raise NotImplementedError
+
     def _check_head(self, layer: int, h: int) -> tuple[int, int]:
         L = len(self.heads)
         try:
@@ -417,6 +420,9 @@ class StandardTransformer(_Model):
     Cache of :meth:`run_with_cache`: ``resid`` 0 the embedding ``(n, T, d)``, ``resid`` ``l`` the
     stream after layer ``l`` (attention then MLP), ``attn`` ``(l, 0)`` layer ``l``'s pattern.
     """
+
+    tok_emb: torch.Tensor
+    pos_emb: torch.Tensor
 
     def __init__(self, S: int, T: int, d: int = 30, layers: int = 2, generator: torch.Generator | None = None,
                  init_std: float | None = None):

@@ -146,8 +146,8 @@ def _wrap(text: str, width_in: float, fontsize) -> str:
 
     if not text:
         return text
-    chars = max(12, int(width_in * 72 / (0.62 * _font_points(fontsize))))
-    return "\n".join(textwrap.fill(line, chars) if line.strip() else line for line in text.split("\n"))
+    chars = max(12, int(width_in * 72 / (0.58 * _font_points(fontsize))))
+    return "\n".join(textwrap.fill(line, chars, break_on_hyphens=False) if line.strip() else line for line in text.split("\n"))
 
 
 def _axes_size_in(ax) -> tuple[float, float]:
@@ -164,8 +164,8 @@ def _axes_width_in(ax) -> float:
 def _title(ax, text: str | None, **kw) -> None:
     """Set ``ax``'s title, wrapped to the width of the axes."""
     size = kw.get("fontsize", matplotlib.rcParams["axes.titlesize"])
-    # constrained layout shrinks an axes after it is made: wrap to 90% of its width now
-    ax.set_title(_wrap(text or "", 0.9 * _axes_width_in(ax), size), **kw)
+    # an axes is made with the default subplot margins, wider than those constrained layout leaves
+    ax.set_title(_wrap(text or "", _axes_width_in(ax), size), **kw)
 
 
 def _suptitle(fig, text: str | None) -> None:
@@ -328,6 +328,8 @@ def draw_adjacency(parents: Sequence[int], ax=None, title: str | None = None, ma
     ax.set_xticks(ticks)
     ax.set_yticks(ticks)
     ax.tick_params(labelsize=8)
+    if mark_roots:  # the root markers sit left of the matrix: move the row labels past them
+        ax.tick_params(axis="y", pad=0.9 * _axes_width_in(ax) * 72 / T + 6)
     ax.set_xlabel("parent position j")
     ax.set_ylabel("child position i")
     ax.grid(False)
@@ -619,8 +621,8 @@ def plot_circuit_matrices(model: DisentangledTransformer, suptitle: str, axes=No
     """
     S, T, heads = model.S, model.T, model.heads
     if axes is None:
-        fig = plt.figure(figsize=(PAGE_WIDTH, 7.4), layout="constrained")
-        top, bottom = fig.subfigures(2, 1, height_ratios=[1.75, 1])
+        fig = plt.figure(figsize=(PAGE_WIDTH, 6.6 if suptitle else 6.2), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[1.55, 1])
         axes = [*top.subplots(1, 2), bottom.subplots()]
     else:
         fig = axes[0].figure

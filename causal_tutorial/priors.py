@@ -169,10 +169,10 @@ def start_gamma(conc: float | torch.Tensor, shape: tuple[int, ...], generator: t
         c = float(conc) if not isinstance(conc, torch.Tensor) else conc.to(dtype).numpy()
         return _numpy_gamma(c, shape, seed, np.dtype(str(dtype).removeprefix("torch.")), settings)
     if isinstance(conc, torch.Tensor):
-        c = conc.to(device=device, dtype=dtype).expand(shape).contiguous()
+        ct = conc.to(device=device, dtype=dtype).expand(shape).contiguous()
     else:
-        c = torch.full(shape, float(conc), dtype=dtype, device=device)
-    G = torch._standard_gamma(c, generator=generator)
+        ct = torch.full(shape, float(conc), dtype=dtype, device=device)
+    G = torch._standard_gamma(ct, generator=generator)
     return lambda: G
 
 

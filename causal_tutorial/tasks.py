@@ -153,8 +153,11 @@ def _chunks(n: int, entries_per_sequence: int, device: torch.device, settings: S
 def _concat(parts: list[Batch]) -> Batch:
     if len(parts) == 1:
         return parts[0]
-    cat = lambda xs: None if xs[0] is None else torch.cat(xs)  # noqa: E731
-    return Batch(*(cat([getattr(p, f) for p in parts]) for f in ("tokens", "labels", "pi", "mu")))
+    def cat(field: str) -> torch.Tensor | None:
+        xs = [getattr(p, field) for p in parts]
+        return None if xs[0] is None else torch.cat(xs)
+
+    return Batch(torch.cat([p.tokens for p in parts]), torch.cat([p.labels for p in parts]), cat("pi"), cat("mu"))
 
 
 class SingleParentTask:
@@ -285,7 +288,8 @@ class MultiParentTask:
         order = levels[0] + [i for grp in groups for i in grp]
         slot = {pos: j for j, pos in enumerate(order)}
         self._n_roots = len(levels[0])
-        self._groups = []  # (k, slots of the group, slots of each parent j: k entries)
+        # (k, slots of the group, slots of each parent j: k entries)
+        self._groups: list[tuple[int, slice, list[slice | torch.Tensor]]] = []
         lo = self._n_roots
         for grp in groups:
             if grp:
@@ -352,8 +356,8 @@ class MultiParentTask:
         for k, lv, par in self._groups:
             rows = C[k].index_select(1, column(par).view(-1))
             _inverse_cdf(rows, u[lv.start - R:lv.stop - R].view(-1), out=tokens[lv].view(-1))
-        k, par = self._target
-        labels = tables[k].view(S, -1).index_select(1, column(par)).T.contiguous()
+        k, target_parents = self._target
+        labels = tables[k].view(S, -1).index_select(1, column(target_parents)).T.contiguous()
         tokens = _position_order(tokens, self._unorder)
         if return_law:
             return Batch(tokens, labels, _law_from_batch_last(tables[k]), None)

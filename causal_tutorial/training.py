@@ -29,7 +29,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -140,7 +140,18 @@ def _progress_bar(total: int, initial: int, desc: str, show: bool):
     return tqdm(total=total, initial=initial, desc=desc, disable=not show, leave=False)
 
 
-def _select_params(model: torch.nn.Module, groups: Sequence[str]) -> list[torch.nn.Parameter]:
+def _train_only(model: Any, groups: Sequence[str]) -> list[torch.nn.Parameter]:
+    """Let only the named parameter groups (``model.param_groups()``, parameter names, or ``"all"``)
+    receive gradients; returns their parameters."""
+    params = _select_params(model, groups)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
+def _select_params(model: Any, groups: Sequence[str]) -> list[torch.nn.Parameter]:
     """The parameters of the named groups (``model.param_groups()``) or parameter names; ``"all"``."""
     named = dict(model.named_parameters())
     if "all" in groups:
@@ -169,7 +180,7 @@ def _lr_at(cfg: TrainConfig, base: float, t: int, total: int) -> float:
     return base * 0.5 * (1.0 + math.cos(math.pi * t / total))
 
 
-def _fingerprint(model: torch.nn.Module, task, cfg: TrainConfig) -> dict:
+def _fingerprint(model: Any, task, cfg: TrainConfig) -> dict:
     model_cfg = model.config() if hasattr(model, "config") else {"model": type(model).__name__}
     return {"model": model_cfg, "task": task.describe(), "train": cfg.to_dict()}
 
@@ -202,8 +213,62 @@ def load_checkpoint(path: str | Path | None, fingerprint: dict, device: torch.de
 
 
 # --- the loop -------------------------------------------------------------------------------------------
+@dataclass
+class _Run:
+    """The mutable state of one run: what a checkpoint holds besides the model and the optimiser."""
+
+    model: Any
+    test_set: tuple[torch.Tensor, torch.Tensor]
+    metrics: Metrics | None
+    callbacks: list[Callback]
+    fingerprint: dict
+    gen_state: torch.Tensor  # the generator state after the last batch used
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+    train_sum: torch.Tensor | None = None
+    train_count: int = 0
+
+    def record(self, loss: torch.Tensor) -> None:
+        self.train_sum = loss.detach() if self.train_sum is None else self.train_sum + loss.detach()
+        self.train_count += 1
+
+    def evaluate(self, lr: float) -> None:
+        """Test loss (and metrics) at the current step; the mean training loss since the last one."""
+        model, (tokens, labels) = self.model, self.test_set
+        model.eval()
+        with torch.no_grad():
+            rec = {"step": self.step, "lr": lr,
+                   "train_loss": None if self.train_sum is None else float(self.train_sum) / self.train_count,
+                   "test_loss": float(model.loss(tokens, labels))}
+            if self.metrics is not None:
+                rec.update(self.metrics(model, tokens))
+        model.train()
+        self.train_sum, self.train_count = None, 0
+        self.history.append(rec)
+        for cb in self.callbacks:
+            cb(self.step, model, rec)
+
+    def save(self, path: str | Path | None, opt: torch.optim.Optimizer) -> None:
+        if path is not None:
+            zero = torch.zeros(())
+            save_checkpoint(path, {
+                "fingerprint": self.fingerprint, "model": self.model.state_dict(), "optimizer": opt.state_dict(),
+                "generator": self.gen_state, "step": self.step, "history": self.history,
+                "train_sum": zero if self.train_sum is None else self.train_sum.cpu(),
+                "train_count": self.train_count})
+
+    def restore(self, ck: dict, gen: torch.Generator, device: torch.device) -> dict:
+        """Continue from a checkpoint; returns the optimiser state to load."""
+        self.model.load_state_dict(ck["model"])
+        gen.set_state(ck["generator"].cpu() if device.type == "cpu" else ck["generator"])
+        self.gen_state, self.step, self.history = gen.get_state(), ck["step"], ck["history"]
+        self.train_count = ck["train_count"]
+        self.train_sum = ck["train_sum"].to(device) if self.train_count else None
+        return ck["optimizer"]
+
+
 def train(
-    model: torch.nn.Module,
+    model: Any,
     task,
     config: TrainConfig,
     test_set: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -218,8 +283,7 @@ def train(
     """Train ``model`` on fresh batches from ``task`` (chapter 4).
 
     Args:
-        test_set: ``(tokens, labels)``; by default ``config.test_size`` sequences drawn with
-            ``config.test_seed``.
+        test_set: ``(tokens, labels)``; by default :func:`draw_test_set`.
         checkpoint_path: where checkpoints go (every ``config.checkpoint_every`` steps and at the end).
         resume: continue from ``checkpoint_path`` (which must belong to the same configuration).
         stop_after: stop (and checkpoint) after this many steps in total, to simulate an interruption.
@@ -231,101 +295,64 @@ def train(
         raise ValueError(f"the task samples on {task.device} but config.device resolves to {device}")
     if hasattr(model, "T") and (model.T != task.T or model.S != task.S):
         raise ValueError(f"the model (S={model.S}, T={model.T}) does not match the task (S={task.S}, T={task.T})")
-    callbacks = [] if callback is None else list(callback) if isinstance(callback, (list, tuple)) else [callback]
     model.to(device)
-    if test_set is None:
-        test_set = draw_test_set(task, config, device)
-    test_tokens, test_labels = (t.to(device) for t in test_set)
+    test = draw_test_set(task, config, device) if test_set is None else test_set
     gen = make_generator(config.seed, device)
-    fingerprint = _fingerprint(model, task, config)
-    state = {"step": 0, "history": [], "train_sum": torch.zeros((), device=device), "train_count": 0}
-    opt_state = None
-    if resume:
-        ck = load_checkpoint(checkpoint_path, fingerprint, device)
-        model.load_state_dict(ck["model"])
-        gen.set_state(ck["generator"].cpu() if device.type == "cpu" else ck["generator"])
-        opt_state = ck["optimizer"]
-        state.update(step=ck["step"], history=ck["history"], train_sum=ck["train_sum"].to(device),
-                     train_count=ck["train_count"])
-    start_step, history = state["step"], state["history"]
-    gen_state = gen.get_state()  # what a checkpoint saves: the state after the last batch used
-
-    def evaluate(step: int, lr: float) -> None:
-        model.eval()
-        with torch.no_grad():
-            rec = {"step": step, "lr": lr,
-                   "train_loss": float(state["train_sum"]) / state["train_count"] if state["train_count"] else None,
-                   "test_loss": float(model.loss(test_tokens, test_labels))}
-            if metrics is not None:
-                rec.update(metrics(model, test_tokens))
-        model.train()
-        state["train_sum"], state["train_count"] = torch.zeros((), device=device), 0
-        history.append(rec)
-        for cb in callbacks:
-            cb(step, model, rec)
-
-    def save(step: int, opt) -> None:
-        if checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, {
-                "fingerprint": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "generator": gen_state, "step": step, "history": history,
-                "train_sum": state["train_sum"].detach().cpu(), "train_count": state["train_count"]})
-
-    stages = config.all_stages()
-    if start_step == 0:
-        evaluate(0, _lr_at(config, stages[0].lr or config.lr, 0, stages[0].steps))
+    callbacks: list[Callback] = []
+    if callback is not None:
+        callbacks = list(callback) if isinstance(callback, (list, tuple)) else [callback]  # type: ignore[list-item]
+    run = _Run(model, (test[0].to(device), test[1].to(device)), metrics, callbacks,
+               _fingerprint(model, task, config), gen.get_state())
+    opt_state = run.restore(load_checkpoint(checkpoint_path, run.fingerprint, device), gen, device) if resume else None
+    start, stages = run.step, config.all_stages()
+    if start == 0:
+        run.evaluate(_lr_at(config, stages[0].lr or config.lr, 0, stages[0].steps))
     background = config.prefetch and device.type == "cpu"
     if device.type == "cpu":
         from .models import retain_freed_memory
 
         retain_freed_memory()
     threads = torch.get_num_threads()
-    bar = _progress_bar(config.steps, start_step, desc, _progress_enabled(progress))
-    step, opt = 0, None
+    bar = _progress_bar(config.steps, start, desc, _progress_enabled(progress))
+    stream = BatchStream(task, config.batch_size, gen, config.steps - start, background, start=False)
+    opt = None
     # While sampling runs in the background, the step gets one core fewer.
-    stream = BatchStream(task, config.batch_size, gen, config.steps - start_step, background, start=False)
     with _intra_op_threads(max(1, threads - 1) if background else threads), contextlib.closing(bar), \
             contextlib.closing(stream) as batches:
         batches.start()
+        stage_start = 0
         for stage in stages:
-            stage_start, stage_end = step, step + stage.steps
-            if stage_end <= start_step:  # finished before the checkpoint
-                step = stage_end
+            stage_end, base_lr = stage_start + stage.steps, stage.lr or config.lr
+            if stage_end <= start:  # finished before the checkpoint
+                stage_start = stage_end
                 continue
-            params = _select_params(model, stage.params)
-            for p in model.parameters():
-                p.requires_grad_(False)
-            for p in params:
-                p.requires_grad_(True)
-            base_lr = stage.lr or config.lr
-            opt = _make_optimizer(config, params, base_lr)
-            if opt_state is not None and stage_start <= start_step:
+            opt = _make_optimizer(config, _train_only(model, stage.params), base_lr)
+            if opt_state is not None:  # the checkpoint was made in this stage
                 opt.load_state_dict(opt_state)
                 opt_state = None
-            step = max(step, start_step)
-            while step < stage_end:
-                lr = _lr_at(config, base_lr, step - stage_start, stage.steps)
+            while run.step < stage_end:
+                lr = _lr_at(config, base_lr, run.step - stage_start, stage.steps)
                 for grp in opt.param_groups:
                     grp["lr"] = lr
-                tokens, labels, gen_state = batches.next()
+                tokens, labels, run.gen_state = batches.next()
                 loss = model.loss(tokens, labels)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                state["train_sum"] = state["train_sum"] + loss.detach()
-                state["train_count"] += 1
-                step += 1
+                run.record(loss)
+                run.step += 1
                 bar.update(1)
-                if step % config.eval_every == 0 or step == config.steps:
-                    evaluate(step, lr)
-                    bar.set_postfix(test_loss=f"{history[-1]['test_loss']:.4f}")
-                if stop_after is not None and step >= stop_after:
-                    save(step, opt)
-                    return TrainResult(history, dict(history[-1]))
-                if config.checkpoint_every and step % config.checkpoint_every == 0:
-                    save(step, opt)
+                if run.step % config.eval_every == 0 or run.step == config.steps:
+                    run.evaluate(lr)
+                    bar.set_postfix(test_loss=f"{run.history[-1]['test_loss']:.4f}")
+                if stop_after is not None and run.step >= stop_after:
+                    run.save(checkpoint_path, opt)
+                    return TrainResult(run.history, dict(run.history[-1]))
+                if config.checkpoint_every and run.step % config.checkpoint_every == 0:
+                    run.save(checkpoint_path, opt)
+            stage_start = stage_end
     for p in model.parameters():
         p.requires_grad_(True)
     if opt is not None:
-        save(step, opt)
-    return TrainResult(history, dict(history[-1]))
+        run.save(checkpoint_path, opt)
+    return TrainResult(run.history, dict(run.history[-1]))

@@ -173,6 +173,80 @@ def test_chapter4_figures_draw(tiny_run):
     plt.close("all")
 
 
+def _small_text(fig) -> list[tuple[str, float]]:
+    fig.canvas.draw()  # makes the tick labels
+    return [(t.get_text(), t.get_fontsize()) for t in fig.findobj(matplotlib.text.Text)
+            if t.get_text().strip() and t.get_fontsize() < 8]
+
+
+def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(tiny_run, chain_batch, tmp_path, monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    task, model, snaps, res = tiny_run
+    head = induction_head(S, T, chain(T), beta=20.0)
+    ex = chain_batch.tokens[0]
+    tokens, labels = chain_batch.tokens[:256], chain_batch.labels[:256]
+    run = {"history": res.history, "baselines": {"estimator": 1.0, "uniform": 1.6, "bayes": 0.9}}
+    table = pd.DataFrame({"loss": [2.3, 1.77], "se": [0.0, 0.01]}, index=["uniform", "estimator"])
+    fam = pd.DataFrame({"roots": [1, 10], "uniform": [2.3, 2.3], "unigram": [2.7, 2.6], "unigram_se": [0.02, 0.02],
+                        "estimator": [1.77, 1.93], "estimator_se": [0.01, 0.01], "bayes": [1.77, 1.91],
+                        "bayes_se": [0.01, 0.01], "gap": [0.0, 0.02], "gap_se": [0.003, 0.009]}, index=["chain", "icl"])
+    mism = pd.DataFrame({"true graph": [1.77, 1.93], "chain graph": [1.77, 2.05], "uniform": [2.3, 2.3],
+                         "unigram": [2.7, 2.6]}, index=["chain", "icl"])
+    with torch.no_grad():
+        hand_built = torch.softmax(head(tokens), -1)
+    by_count = analysis.loss_by_match_count(tokens, labels, chain(T), S, {
+        "estimator": in_context_estimator(tokens, chain(T), S, 0.1), "hand_built": hand_built})
+    P = {a: np.full((S, S), 1 / S) for a in (0.1, 1.0, 10.0)}
+    figures = {
+        "loss_curve": lambda: plots.loss_curve(res.history, run["baselines"], title="a long title " * 12),
+        "matrix_heatmap": lambda: plots.matrix_heatmap(np.eye(T), title="eye"),
+        "block_heatmap": lambda: plots.block_heatmap(head.head(1).detach(), block_slices(S, T, (1, 1), 1)),
+        "draw_parents": lambda: plots.draw_parents(random_tree(T, seed=1), tokens=ex.tolist(), title="tree " * 20),
+        "draw_adjacency": lambda: plots.draw_adjacency(random_tree(T, seed=1)),
+        "draw_graph_gallery": lambda: plots.draw_graph_gallery({"chain": chain(T), "icl": icl_pairs(T)}, "two"),
+        "plot_transition_rows": lambda: plots.plot_transition_rows(P, title="rows"),
+        "plot_token_sequences": lambda: plots.plot_token_sequences(chain_batch.tokens[:4], S=S, title="seq"),
+        "plot_mixing": lambda: plots.plot_mixing({"α = 0.1": np.array([0.01, 0.2])}, {"GTH": np.array([1e-16])}, "m"),
+        "plot_bayes_convergence": lambda: plots.plot_bayes_convergence({16: (1.9, 0.01), 64: (1.8, 0.01)},
+                                                                      {"estimator": 1.77}),
+        "plot_baselines": lambda: plots.plot_baselines(table, title="baselines"),
+        "plot_family_baselines": lambda: plots.plot_family_baselines(fam, title="families"),
+        "plot_gap_vs_roots": lambda: plots.plot_gap_vs_roots(fam, title="gap"),
+        "plot_graph_mismatch": lambda: plots.plot_graph_mismatch(mism, title="mismatch"),
+        "plot_residual_stream": lambda: plots.plot_residual_stream(head, ex),
+        "plot_attention_example": lambda: plots.plot_attention_example(head, ex, chain(T)),
+        "plot_circuit_matrices": lambda: plots.plot_circuit_matrices(head, "the hand-built head"),
+        "plot_loss_vs_beta": lambda: plots.plot_loss_vs_beta([0, 1], [2.0, 1.9], {"estimator": 1.8}),
+        "plot_counting": lambda: plots.plot_counting(S, 0.1, 2.5),
+        "plot_snapshots": lambda: plots.plot_snapshots(snaps, [0, 20, 40], 5, 8, suptitle="snapshots"),
+        "plot_locking": lambda: plots.plot_locking(res.history, analysis.rows_on_parent(snaps, task.parents, 5), 6,
+                                                   20, suptitle="locking"),
+        "plot_by_match_count": lambda: plots.plot_by_match_count(
+            by_count, analysis.layer2_attention_by_count(head, tokens, chain(T)), suptitle="by count"),
+        "plot_book_vs_paper": lambda: plots.plot_book_vs_paper(run, run),
+    }
+    not_figures = {"BaselineStyle", "BASELINES", "BASELINE_LABELS", "ROOT_COLOR", "QUERY_COLOR", "PAGE_WIDTH",
+                   "set_style", "experiment_figures"}
+    assert set(figures) == set(plots.__all__) - not_figures, "every figure function of plots.py is checked here"
+    closed = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: closed.append(fig))  # keep experiment_figures' figures
+    with matplotlib.rc_context({"figure.max_open_warning": 0}):
+        plots.set_style()
+        made = {name: make() for name, make in figures.items()}
+        plots.experiment_figures({"experiment": "chain", "scale": "test", "history": res.history,
+                                  "baselines": run["baselines"], "A1_position_block": torch.eye(8).numpy()}, tmp_path)
+        made.update({f"experiment_figures[{i}]": fig for i, fig in enumerate(closed)})
+        assert len(closed) == 2
+        for name, obj in made.items():
+            fig = obj if isinstance(obj, matplotlib.figure.Figure) else obj.figure
+            assert fig.get_figwidth() <= plots.PAGE_WIDTH + 1e-9, f"{name} is {fig.get_figwidth():.2f} in wide"
+            assert not _small_text(fig), f"{name} has text under 8 pt: {_small_text(fig)[:5]}"
+    monkeypatch.undo()
+    plt.close("all")
+
+
 # ---- exercise checks -----------------------------------------------------------------------
 
 def test_check_layer1_matrix_accepts_the_parent_block_and_rejects_a_shifted_one():
