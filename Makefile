@@ -6,7 +6,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 NOTEBOOKS := $(wildcard book/*.ipynb)
 
-.PHONY: book install headline html test unit nbval book-strict notebooks sync bench bench-quick clean
+.PHONY: book install headline html test lint unit nbval book-strict notebooks sync bench bench-quick clean
 
 book: install headline html
 	@echo "Open the book: file://$(CURDIR)/_build/html/index.html"
@@ -28,7 +28,13 @@ headline: install
 html: install
 	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W --keep-going
 
-test: install unit nbval book-strict
+test: install lint unit nbval book-strict
+
+# ruff (lint and format check) on the package, tests, benchmarks and scripts; mypy on the package.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 unit: install
 	$(VPY) -m pytest -q tests

@@ -37,7 +37,8 @@ def run(rounds: int = 15) -> dict:
         "eager fused loss": lambda: model.loss(tokens, labels),
         "compiled fused loss": torch.compile(lambda: model.loss(tokens, labels)),
         "compiled plain formulation": torch.compile(
-            lambda: soft_cross_entropy_from_logits(model.forward_plain(tokens), labels)),
+            lambda: soft_cross_entropy_from_logits(model.forward_plain(tokens), labels)
+        ),
     }
 
     def step(loss_fn):
@@ -46,6 +47,7 @@ def run(rounds: int = 15) -> dict:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+
         return run_step
 
     fns = {name: step(fn) for name, fn in losses.items()}
@@ -60,8 +62,12 @@ def run(rounds: int = 15) -> dict:
 
     t = common.interleaved({k: ten(f) for k, f in fns.items()}, rounds, warmup=1)
     ms = {k: v["median"] * 100 for k, v in t.items()}  # per step
-    result = {"benchmark": "compile", "first_call_s": first, "ms_per_step_median": ms,
-              "compiled_fused_vs_eager": ms["eager fused loss"] / ms["compiled fused loss"]}
+    result = {
+        "benchmark": "compile",
+        "first_call_s": first,
+        "ms_per_step_median": ms,
+        "compiled_fused_vs_eager": ms["eager fused loss"] / ms["compiled fused loss"],
+    }
     common.write_result("compile", result)
     return result
 

@@ -128,8 +128,10 @@ def measure(case: str, n: int, rounds: int) -> dict:
     g = torch.Generator().manual_seed(0)
     rng = np.random.Generator(np.random.SFC64(0))
     torch.manual_seed(0)
-    memory = {"ours": common.peak_memory_mib(lambda: task.sample(n, g)),
-              "plain": common.peak_memory_mib(lambda: plain(task, n))}
+    memory = {
+        "ours": common.peak_memory_mib(lambda: task.sample(n, g)),
+        "plain": common.peak_memory_mib(lambda: plain(task, n)),
+    }
     fns = {
         "ours": lambda: task.sample(n, g),
         "plain": lambda: plain(task, n),
@@ -138,14 +140,18 @@ def measure(case: str, n: int, rounds: int) -> dict:
         "torch_gamma": lambda: torch_gamma(count, task.alpha, g),
     }
     t = common.interleaved(fns, rounds, warmup=1 if n <= 4096 else 0)
-    row = {"case": case, "batch": n, "gamma_variates": count,
-           "seconds": {k: {"best": v["best"], "median": v["median"]} for k, v in t.items()},
-           "seq_per_s": {k: n / v["best"] for k, v in t.items()},
-           "gamma_draws_per_s": {k: count / t[k]["best"] for k in ("ceiling", "ceiling_2_threads", "torch_gamma")},
-           "ours_vs_plain": _ratio(t["plain"], t["ours"]),
-           "ours_fraction_of_ceiling": _ratio(t["ceiling"], t["ours"]),
-           "ours_fraction_of_2_thread_ceiling": _ratio(t["ceiling_2_threads"], t["ours"]),
-           "peak_mib": memory}
+    row = {
+        "case": case,
+        "batch": n,
+        "gamma_variates": count,
+        "seconds": {k: {"best": v["best"], "median": v["median"]} for k, v in t.items()},
+        "seq_per_s": {k: n / v["best"] for k, v in t.items()},
+        "gamma_draws_per_s": {k: count / t[k]["best"] for k in ("ceiling", "ceiling_2_threads", "torch_gamma")},
+        "ours_vs_plain": _ratio(t["plain"], t["ours"]),
+        "ours_fraction_of_ceiling": _ratio(t["ceiling"], t["ours"]),
+        "ours_fraction_of_2_thread_ceiling": _ratio(t["ceiling_2_threads"], t["ours"]),
+        "peak_mib": memory,
+    }
     return row
 
 
@@ -158,8 +164,11 @@ def run(quick: bool = False) -> dict:
         for n in BATCHES:
             rounds = (15 if quick else 41) if n <= 4096 else (3 if quick else 7)
             rows.append(measure(case, n, rounds))
-    abl = [ablations(case, n, rounds=(9 if quick else 25) if n <= 4096 else (3 if quick else 5))
-           for case in ("chain S=10 T=20", "random tree S=10 T=20") for n in (1024, 65536)]
+    abl = [
+        ablations(case, n, rounds=(9 if quick else 25) if n <= 4096 else (3 if quick else 5))
+        for case in ("chain S=10 T=20", "random tree S=10 T=20")
+        for n in (1024, 65536)
+    ]
     ratios = {}
     for r in rows:
         key = f"{r['case']}, batch {r['batch']}"
@@ -168,26 +177,37 @@ def run(quick: bool = False) -> dict:
     for a in abl:
         for what, r in a["speedup"].items():
             ratios[f"{a['case']}, batch {a['batch']}: {what}"] = r["best"]
-    result = {"benchmark": "sampler", "quick": quick, "rows": rows, "ablations": abl, "ratios": ratios,
-              "load_average_before": load_before, "load_average_after": common.load_average(),
-              "wall_s": time.perf_counter() - t0}
+    result = {
+        "benchmark": "sampler",
+        "quick": quick,
+        "rows": rows,
+        "ablations": abl,
+        "ratios": ratios,
+        "load_average_before": load_before,
+        "load_average_after": common.load_average(),
+        "wall_s": time.perf_counter() - t0,
+    }
     common.write_result("sampler", result)
     return result
 
 
 def table(result: dict) -> str:
     """Throughputs (best round) and ratios (best rounds; median of per-round ratios in brackets)."""
-    lines = ["| sampler | batch | ours (seq/s) | plain (seq/s) | ours / plain | ceiling, 1 thread (seq/s) | "
-             "ours / ceiling | ours / 2-thread ceiling | peak MiB ours / plain |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| sampler | batch | ours (seq/s) | plain (seq/s) | ours / plain | ceiling, 1 thread (seq/s) | "
+        "ours / ceiling | ours / 2-thread ceiling | peak MiB ours / plain |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in result["rows"]:
         sps = r["seq_per_s"]
         mem = r.get("peak_mib", {})
         mem = "" if mem.get("ours") is None else f"{mem['ours']:.0f} / {mem['plain']:.0f}"
         vp, vc, v2 = r["ours_vs_plain"], r["ours_fraction_of_ceiling"], r["ours_fraction_of_2_thread_ceiling"]
-        lines.append(f"| {r['case']} | {r['batch']} | {sps['ours']:,.0f} | {sps['plain']:,.0f} | "
-                     f"{vp['best']:.1f}× ({vp['median']:.1f}×) | {sps['ceiling']:,.0f} | "
-                     f"{vc['best']:.0%} ({vc['median']:.0%}) | {v2['best']:.0%} ({v2['median']:.0%}) | {mem} |")
+        lines.append(
+            f"| {r['case']} | {r['batch']} | {sps['ours']:,.0f} | {sps['plain']:,.0f} | "
+            f"{vp['best']:.1f}× ({vp['median']:.1f}×) | {sps['ceiling']:,.0f} | "
+            f"{vc['best']:.0%} ({vc['median']:.0%}) | {v2['best']:.0%} ({v2['median']:.0%}) | {mem} |"
+        )
     return "\n".join(lines)
 
 
@@ -197,7 +217,7 @@ def _one_position_per_level(task: SingleParentTask) -> SingleParentTask:
     levels = []
     for lv, par in task._levels:
         for i in range(lv.stop - lv.start):
-            p = slice(par.start + i, par.start + i + 1) if isinstance(par, slice) else par[i:i + 1]
+            p = slice(par.start + i, par.start + i + 1) if isinstance(par, slice) else par[i : i + 1]
             levels.append((slice(lv.start + i, lv.start + i + 1), p))
     slow = SingleParentTask(task.S, task.T, task.parents, task.alpha)
     slow._levels = levels
@@ -230,19 +250,24 @@ def ablations(case: str, n: int, rounds: int) -> dict:
         slow = _one_position_per_level(task)
         fns["fill by depth level (vs by position)"] = lambda: slow.sample(n, g)
     t = common.interleaved(fns, rounds, warmup=1)
-    return {"case": case, "batch": n, "seq_per_s": {k: n / v["best"] for k, v in t.items()},
-            "speedup": {k: _ratio(t[k], t["ours"]) for k in fns if k != "ours"}}
+    return {
+        "case": case,
+        "batch": n,
+        "seq_per_s": {k: n / v["best"] for k, v in t.items()},
+        "speedup": {k: _ratio(t[k], t["ours"]) for k in fns if k != "ours"},
+    }
 
 
 def ablation_table(result: dict) -> str:
     """What each choice buys: time with it undone / time of ours (best rounds; median ratio in brackets)."""
     abl = result.get("ablations", [])
     cols = list(dict.fromkeys(k for a in abl for k in a["speedup"]))
-    lines = ["| sampler | batch | ours (seq/s) | " + " | ".join(cols) + " |",
-             "|---|---:|---:|" + "---:|" * len(cols)]
+    lines = ["| sampler | batch | ours (seq/s) | " + " | ".join(cols) + " |", "|---|---:|---:|" + "---:|" * len(cols)]
     for a in abl:
-        cells = [f"{a['speedup'][c]['best']:.2f}× ({a['speedup'][c]['median']:.2f}×)" if c in a["speedup"] else "–"
-                 for c in cols]
+        cells = [
+            f"{a['speedup'][c]['best']:.2f}× ({a['speedup'][c]['median']:.2f}×)" if c in a["speedup"] else "–"
+            for c in cols
+        ]
         lines.append(f"| {a['case']} | {a['batch']} | {a['seq_per_s']['ours']:,.0f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -257,14 +282,18 @@ def main(argv=None) -> int:
     res = run(args.quick)
     print(common.format_environment())
     r0 = res["rows"][0]["gamma_draws_per_s"]
-    print(f"gamma variates per second: NumPy float32, 1 thread {r0['ceiling'] / 1e6:.0f} M; "
-          f"as ours draws them (2 streams, 2 threads) {r0['ceiling_2_threads'] / 1e6:.0f} M; "
-          f"torch._standard_gamma {r0['torch_gamma'] / 1e6:.0f} M (chain, batch {res['rows'][0]['batch']})")
+    print(
+        f"gamma variates per second: NumPy float32, 1 thread {r0['ceiling'] / 1e6:.0f} M; "
+        f"as ours draws them (2 streams, 2 threads) {r0['ceiling_2_threads'] / 1e6:.0f} M; "
+        f"torch._standard_gamma {r0['torch_gamma'] / 1e6:.0f} M (chain, batch {res['rows'][0]['batch']})"
+    )
     print(table(res))
     print("\nWhat each choice buys (time with the choice undone / ours):")
     print(ablation_table(res))
-    print(f"({res['wall_s']:.0f} s; load average before/after {res['load_average_before']} / "
-          f"{res['load_average_after']}; JSON in benchmarks/results/)")
+    print(
+        f"({res['wall_s']:.0f} s; load average before/after {res['load_average_before']} / "
+        f"{res['load_average_after']}; JSON in benchmarks/results/)"
+    )
     return 0
 
 

@@ -64,6 +64,7 @@ def _step_variants(S: int = 10, T: int = 20, batch: int = BATCH) -> dict:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+
         return run
 
     plain = lambda x, y: soft_cross_entropy_from_logits(model.forward_plain(x), y)  # noqa: E731
@@ -82,10 +83,12 @@ def _step_variants(S: int = 10, T: int = 20, batch: int = BATCH) -> dict:
 def _per_call(fns: dict, reps: dict, rounds: int) -> dict:
     """Median seconds per call of each callable: ``reps[name]`` calls per round, timed round by round
     by :func:`common.interleaved`."""
+
     def repeat(fn, k):
         def run():
             for _ in range(k):
                 fn()
+
         return run
 
     t = common.interleaved({name: repeat(fn, reps[name]) for name, fn in fns.items()}, rounds)
@@ -102,8 +105,15 @@ def _train_rate(exp_name: str, scale: str, steps: int, prefetch: bool = True) ->
     test = tuple(task.sample(256, torch.Generator().manual_seed(1)))
     marks: list[float] = []
     cfg = dataclasses.replace(cfg, prefetch=prefetch)
-    training.train(model, task, cfg, test_set=test, stop_after=steps, progress=False,
-                   callback=lambda step, m, rec: marks.append(time.perf_counter()))
+    training.train(
+        model,
+        task,
+        cfg,
+        test_set=test,
+        stop_after=steps,
+        progress=False,
+        callback=lambda step, m, rec: marks.append(time.perf_counter()),
+    )
     return steps / (time.perf_counter() - marks[0])
 
 
@@ -162,10 +172,15 @@ def run(quick: bool = False) -> dict:
             r = _train_rate(name, scale, 30 if quick else 100)
             ev = _eval_seconds(name, scale)
             evals = cfg.steps // cfg.eval_every + 1
-            row[scale] = {"steps": cfg.steps, "batch": cfg.batch_size, "test_size": cfg.test_size,
-                          "steps_per_s": r, "eval_s": ev,
-                          "projected_train_s": exp.n_graphs * (cfg.steps / r + evals * ev),
-                          "peak_rss_mib": _peak_memory_mib(10 if quick else 50, name, scale)}
+            row[scale] = {
+                "steps": cfg.steps,
+                "batch": cfg.batch_size,
+                "test_size": cfg.test_size,
+                "steps_per_s": r,
+                "eval_s": ev,
+                "projected_train_s": exp.n_graphs * (cfg.steps / r + evals * ev),
+                "peak_rss_mib": _peak_memory_mib(10 if quick else 50, name, scale),
+            }
         experiments[name] = row
 
     result = {
@@ -182,9 +197,13 @@ def run(quick: bool = False) -> dict:
             "train loop (prefetch) vs plain+sampling": rate * sec["plain+sampling"],
         },
         "train_loop_steps_per_s": loop,
-        "paper_fig2_projection": {"steps": PAPER_STEPS, "steps_per_s": rate, "hours": PAPER_STEPS / rate / 3600,
-                                  "minutes": PAPER_STEPS / rate / 60,
-                                  "plain_hours": PAPER_STEPS * sec["plain+sampling"] / 3600},
+        "paper_fig2_projection": {
+            "steps": PAPER_STEPS,
+            "steps_per_s": rate,
+            "hours": PAPER_STEPS / rate / 3600,
+            "minutes": PAPER_STEPS / rate / 60,
+            "plain_hours": PAPER_STEPS * sec["plain+sampling"] / 3600,
+        },
         "peak_rss_mib": _peak_memory_mib(50 if quick else 200),
         "experiments": experiments,
         "load_average_1_5_15min": {"before": load_before, "after": os.getloadavg()},
@@ -212,21 +231,28 @@ def table(result: dict) -> str:
         f" | {s['plain+sampling'] / s['fast_fused+sampling']:.1f}× |",
         f"| `train()`, batches drawn in the loop | {1e3 / loop['in_loop']:.2f} | {loop['in_loop']:.0f}"
         f" | {loop['in_loop'] * s['plain+sampling']:.1f}× |",
-        f"| `train()`, batches drawn in the background (default) | {1e3 / loop['prefetch']:.2f} | {loop['prefetch']:.0f}"
+        f"| `train()`, batches drawn in the background (default) | {1e3 / loop['prefetch']:.2f} | "
+        f"{loop['prefetch']:.0f}"
         f" | {loop['prefetch'] * s['plain+sampling']:.1f}× |",
     ]
     p = result["paper_fig2_projection"]
-    lines += ["", f"Paper-scale Fig. 2 run (2^17 steps × 1024): projected **{p['minutes']:.0f} min** "
-              f"(plain formulation: {p['plain_hours']:.1f} h); peak memory {result['peak_rss_mib']:.0f} MiB.", "",
-              "| experiment | model | book: steps × batch | book: projected | book: peak MiB "
-              "| paper: steps × batch | paper: projected | paper: peak MiB |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        f"Paper-scale Fig. 2 run (2^17 steps × 1024): projected **{p['minutes']:.0f} min** "
+        f"(plain formulation: {p['plain_hours']:.1f} h); peak memory {result['peak_rss_mib']:.0f} MiB.",
+        "",
+        "| experiment | model | book: steps × batch | book: projected | book: peak MiB "
+        "| paper: steps × batch | paper: projected | paper: peak MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, row in result["experiments"].items():
         b, pp = row["book"], row["paper"]
         g = f" × {row['graphs']} graphs" if row["graphs"] > 1 else ""
-        lines.append(f"| {name} | {row['model']} {row['heads'] if row['model'] == 'disentangled' else ''} "
-                     f"| {b['steps']} × {b['batch']}{g} | {_dur(b['projected_train_s'])} | {b['peak_rss_mib']:.0f} "
-                     f"| {pp['steps']} × {pp['batch']}{g} | {_dur(pp['projected_train_s'])} | {pp['peak_rss_mib']:.0f} |")
+        lines.append(
+            f"| {name} | {row['model']} {row['heads'] if row['model'] == 'disentangled' else ''} "
+            f"| {b['steps']} × {b['batch']}{g} | {_dur(b['projected_train_s'])} | {b['peak_rss_mib']:.0f} "
+            f"| {pp['steps']} × {pp['batch']}{g} | {_dur(pp['projected_train_s'])} | {pp['peak_rss_mib']:.0f} |"
+        )
     return "\n".join(lines)
 
 

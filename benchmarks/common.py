@@ -18,8 +18,8 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -62,17 +62,28 @@ def device_name(device: str = "cpu") -> str:
 
 def environment(device: str = "cpu") -> dict:
     """Device, CPU model and cores, library versions, thread counts, load average, date."""
-    return {"device": device, "device_name": device_name(device), "cpu": cpu_model(), "cores": cpu_cores(),
-            "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
-            "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
-            "load_average": load_average(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    return {
+        "device": device,
+        "device_name": device_name(device),
+        "cpu": cpu_model(),
+        "cores": cpu_cores(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "load_average": load_average(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def format_environment(device: str = "cpu") -> str:
     e = environment(device)
     load = "" if e["load_average"] is None else f" | load average {e['load_average'][0]:.1f}"
-    return (f"device: {e['device_name']} | torch {e['torch']} | numpy {e['numpy']} | python {e['python']} | "
-            f"torch threads {e['threads']}{load}")
+    return (
+        f"device: {e['device_name']} | torch {e['torch']} | numpy {e['numpy']} | python {e['python']} | "
+        f"torch threads {e['threads']}{load}"
+    )
 
 
 # --- timing -----------------------------------------------------------------------------------------
@@ -81,8 +92,9 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1,
-                device: str = "cpu") -> dict[str, dict]:
+def interleaved(
+    fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1, device: str = "cpu"
+) -> dict[str, dict]:
     """Time each zero-argument callable once per round, in turn, for ``rounds`` rounds (after ``warmup``
     calls each). The order rotates from round to round, so that no variant always runs right after
     the same other one (a parallel torch operation leaves OpenMP threads spinning for milliseconds,
@@ -95,7 +107,7 @@ def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int =
     names = list(fns)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
             fns[name]()
             sync(device)

@@ -121,7 +121,8 @@ def _constants(S: int, T: int, device: torch.device, dtype: torch.dtype):
     """Per-shape constants: positions, the additive causal mask (0 / −∞), ``I_S`` and ``e_Q``."""
     pos = torch.arange(T, device=device)
     above = torch.zeros(T, T, dtype=dtype, device=device).masked_fill_(
-        torch.ones(T, T, dtype=torch.bool, device=device).triu(1), float("-inf"))
+        torch.ones(T, T, dtype=torch.bool, device=device).triu(1), float("-inf")
+    )
     eye = torch.eye(S, dtype=dtype, device=device)
     e_q = torch.zeros(T, dtype=dtype, device=device)
     e_q[T - 1] = 1.0
@@ -269,9 +270,9 @@ def _two_layer_backward(saved, m1: int, g: torch.Tensor, need) -> tuple:
     K = 1 + m1
     d1 = K * d0
     m2 = W.shape[0] // d1 - 1
-    A = saved[3:3 + m1 + m2]
-    Ps = saved[3 + m1 + m2:3 + 2 * m1 + m2]
-    per_k = saved[3 + 2 * m1 + m2:]
+    A = saved[3 : 3 + m1 + m2]
+    Ps = saved[3 + m1 + m2 : 3 + 2 * m1 + m2]
+    per_k = saved[3 + 2 * m1 + m2 :]
     need_W, need_A = need[0], need[1:]
     need_A1 = any(need_A[:m1])
     dW = _mm_wide(h2.t(), g) if need_W else None
@@ -286,7 +287,7 @@ def _two_layer_backward(saved, m1: int, g: torch.Tensor, need) -> tuple:
     rho = [torch.zeros(n, T, dtype=g.dtype, device=g.device) for _ in range(m1)]
     dA2: list[torch.Tensor | None] = [None] * m2
     for k in range(m2):
-        a, bw, *Pws = per_k[k * (2 + m1):(k + 1) * (2 + m1)]
+        a, bw, *Pws = per_k[k * (2 + m1) : (k + 1) * (2 + m1)]
         da = dY[:, 1 + k, 0].clone()
         for h, P in enumerate(Ps):
             dr = dY[:, 1 + k, 1 + h]  # ∂L/∂(P_hᵀ a)

@@ -16,8 +16,8 @@ zero initialisation) is not locked. The graph is *recovered* when every child's 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -65,7 +65,7 @@ def position_block(model: DisentangledTransformer, head: int = 0) -> torch.Tenso
     that can learn the graph. Entries with ``j > i`` are masked out of the attention.
     """
     S, T = model.S, model.T
-    return model.head(1, head).detach()[S:S + T, S:S + T].cpu()
+    return model.head(1, head).detach()[S : S + T, S : S + T].cpu()
 
 
 def rows_locked_on_parent(block: torch.Tensor, parents: Sequence[int]) -> dict[int, bool]:
@@ -80,7 +80,7 @@ def rows_locked_on_parent(block: torch.Tensor, parents: Sequence[int]) -> dict[i
     out = {}
     for i, p in zip(kids, par):
         row = block[i, : i + 1]
-        others = torch.cat([row[:p], row[p + 1:]])
+        others = torch.cat([row[:p], row[p + 1 :]])
         out[i] = bool(others.numel() == 0 or row[p] > others.max())
     return out
 
@@ -133,7 +133,7 @@ def attention_on_parents(model, task, tokens: torch.Tensor) -> dict:
         return out
     lists = task.parent_lists[: task.T]
     heads = [k for k in maps if k[0] == 1]
-    for (_, h) in heads:
+    for _, h in heads:
         att = maps[(1, h)]
         kmax = max(len(ps) for ps in lists)
         for slot in range(kmax):
@@ -180,8 +180,9 @@ def smooth_like_estimator(v: torch.Tensor, counts: torch.Tensor, alpha: float) -
     return dirichlet_posterior_mean(counts.to(v.dtype).unsqueeze(-1) * v, alpha)
 
 
-def induction_head_losses(tokens: torch.Tensor, labels: torch.Tensor, parents: Sequence[int], S: int,
-                          betas: Sequence[float], c: float) -> list[float]:
+def induction_head_losses(
+    tokens: torch.Tensor, labels: torch.Tensor, parents: Sequence[int], S: int, betas: Sequence[float], c: float
+) -> list[float]:
     """Test loss of :func:`~causal_tutorial.models.induction_head` for each ``β`` at read-out scale ``c``
     (chapter 3). On sequences with a matching child it settles on the read-out floor as ``β`` grows."""
     T = tokens.shape[1]
@@ -239,8 +240,14 @@ def _count_buckets(counts: torch.Tensor, max_count: int) -> tuple[list[str], lis
     return names, sels
 
 
-def loss_by_match_count(tokens: torch.Tensor, labels: torch.Tensor, parents: Sequence[int], S: int,
-                        predictions: dict[str, torch.Tensor], max_count: int = 6) -> dict[str, list]:
+def loss_by_match_count(
+    tokens: torch.Tensor,
+    labels: torch.Tensor,
+    parents: Sequence[int],
+    S: int,
+    predictions: dict[str, torch.Tensor],
+    max_count: int = 6,
+) -> dict[str, list]:
     """Mean loss of each predictor (``name -> probs (n, S)``) by the number ``N`` of matching children
     (buckets ``0 … max_count-1`` and ``max_count+``), with the share of sequences in each bucket
     (chapters 3, 4). Returns columns: ``"N"``, ``"share"``, then one per predictor."""
@@ -271,9 +278,11 @@ class ParameterSnapshots:
         self.params: dict[int, dict[str, torch.Tensor]] = {}
 
     def __call__(self, step: int, model, record: dict) -> None:
-        self.params[int(step)] = {"A1": model.head(1).detach().cpu().clone(),
-                                  "A2": model.head(2).detach().cpu().clone(),
-                                  "W": model.W.detach().cpu().clone()}
+        self.params[int(step)] = {
+            "A1": model.head(1).detach().cpu().clone(),
+            "A2": model.head(2).detach().cpu().clone(),
+            "W": model.W.detach().cpu().clone(),
+        }
 
     @property
     def steps(self) -> list[int]:
@@ -320,13 +329,16 @@ def circuit_blocks(model: DisentangledTransformer) -> dict[str, torch.Tensor]:
     b2 = dict(block_slices(S, T, heads, 2))
     b3 = dict(block_slices(S, T, heads, 3))
     A1, A2, W = (x.detach().cpu() for x in (model.head(1), model.head(2), model.W))
-    return {"A1 pos×pos": A1[b2["pos"], b2["pos"]],
-            "A2 tok×L1h0·tok": A2[b2["tok"], b2["L1h0·tok"]],
-            "W L2h0·tok": W[b3["L2h0·tok"], :]}
+    return {
+        "A1 pos×pos": A1[b2["pos"], b2["pos"]],
+        "A2 tok×L1h0·tok": A2[b2["tok"], b2["L1h0·tok"]],
+        "W L2h0·tok": W[b3["L2h0·tok"], :],
+    }
 
 
-def layer2_attention_by_count(model: DisentangledTransformer, tokens: torch.Tensor, parents: Sequence[int],
-                              max_count: int = 6) -> dict[str, list]:
+def layer2_attention_by_count(
+    model: DisentangledTransformer, tokens: torch.Tensor, parents: Sequence[int], max_count: int = 6
+) -> dict[str, list]:
     """Where the query's layer-2 attention goes, by the number ``N`` of matching children (chapter 4):
     mean mass on the matching children, on the query position itself, and elsewhere."""
     att = model.attention(tokens)[(2, 0)][:, -1]  # (n, T)
@@ -336,9 +348,12 @@ def layer2_attention_by_count(model: DisentangledTransformer, tokens: torch.Tens
     on_self = att[:, -1]
     names, sels = _count_buckets(counts, max_count)
     mean = lambda x, m: float(x[m].mean()) if m.any() else float("nan")  # noqa: E731
-    return {"N": names, "on matching children": [mean(on_match, m) for m in sels],
-            "on the query itself": [mean(on_self, m) for m in sels],
-            "elsewhere": [mean(1 - on_match - on_self, m) for m in sels]}
+    return {
+        "N": names,
+        "on matching children": [mean(on_match, m) for m in sels],
+        "on the query itself": [mean(on_self, m) for m in sels],
+        "elsewhere": [mean(1 - on_match - on_self, m) for m in sels],
+    }
 
 
 def rows_on_parent(snapshots: ParameterSnapshots, parents: Sequence[int], S: int) -> dict[int, int]:
@@ -346,8 +361,10 @@ def rows_on_parent(snapshots: ParameterSnapshots, parents: Sequence[int], S: int
     parent (:func:`rows_locked_on_parent`; chapter 4)."""
     p = validate_parents(parents)
     T = len(p) + 1
-    return {step: sum(rows_locked_on_parent(snapshots[step]["A1"][S:S + T, S:S + T], p).values())
-            for step in snapshots.steps}
+    return {
+        step: sum(rows_locked_on_parent(snapshots[step]["A1"][S : S + T, S : S + T], p).values())
+        for step in snapshots.steps
+    }
 
 
 def load_result(path: str | Path) -> dict | None:

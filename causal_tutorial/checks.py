@@ -126,8 +126,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}") from exc
     if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
-        raise ValueError(f"device={device!r} was asked for but is not available on this machine "
-                         f"({torch.cuda.device_count()} CUDA devices); use 'cpu' or 'auto'")
+        raise ValueError(
+            f"device={device!r} was asked for but is not available on this machine "
+            f"({torch.cuda.device_count()} CUDA devices); use 'cpu' or 'auto'"
+        )
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r} was asked for but is not available on this machine; use 'cpu' or 'auto'")
     if dev.type not in ("cpu", "cuda", "mps"):

@@ -9,21 +9,31 @@ __all__ = ["main"]
 
 
 def _summary(result: dict) -> str:
-    lines = [f"experiment {result['experiment']} [{result['scale']}] on {result['device_name']}: "
-             f"{result['wall_time_s']:.1f} s"]
+    lines = [
+        f"experiment {result['experiment']} [{result['scale']}] on {result['device_name']}: "
+        f"{result['wall_time_s']:.1f} s"
+    ]
     f, b = result["final"], result.get("baselines")
     if b:
-        lines.append(f"  final test loss {f['test_loss']:.4f}   estimator line {b['estimator']:.4f}   "
-                     f"gap {f['test_loss'] - b['estimator']:+.4f} nats")
-        extra = "   ".join(f"{k} {b[k]:.4f}" for k in ("bayes", "readout_floor", "one_parent", "unigram", "uniform") if k in b)
+        lines.append(
+            f"  final test loss {f['test_loss']:.4f}   estimator line {b['estimator']:.4f}   "
+            f"gap {f['test_loss'] - b['estimator']:+.4f} nats"
+        )
+        extra = "   ".join(
+            f"{k} {b[k]:.4f}" for k in ("bayes", "readout_floor", "one_parent", "unigram", "uniform") if k in b
+        )
         lines.append(f"  baselines: {extra}")
     if "recovered_parents" in result:
         ok = result["final"].get("parent_recovered") == 1.0
-        lines.append(f"  layer-1 attention recovered the graph: {'yes' if ok else 'NO'} "
-                     f"(mean attention on the parent {f['attn_on_parent']:.3f})")
+        lines.append(
+            f"  layer-1 attention recovered the graph: {'yes' if ok else 'NO'} "
+            f"(mean attention on the parent {f['attn_on_parent']:.3f})"
+        )
     if "attn_on_parent_mean" in f:
-        lines.append(f"  mean attention on the true parent over {len(result['graphs'])} graphs: "
-                     f"{f['attn_on_parent_mean']:.3f} ± {f['attn_on_parent_std']:.3f}")
+        lines.append(
+            f"  mean attention on the true parent over {len(result['graphs'])} graphs: "
+            f"{f['attn_on_parent_mean']:.3f} ± {f['attn_on_parent_std']:.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -44,14 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         print(f"{'name':<12} {'figure':<10} {'scale':<6} {'steps x batch':>16}  {'optimizer':<6} description")
         for r in list_experiments():
-            print(f"{r['name']:<12} {r['figure']:<10} {r['scale']:<6} {r['steps']:>8} x {r['batch']:<5}  "
-                  f"{r['optimizer']:<9} {r['description'] if r['scale'] == 'test' else ''}")
+            print(
+                f"{r['name']:<12} {r['figure']:<10} {r['scale']:<6} {r['steps']:>8} x {r['batch']:<5}  "
+                f"{r['optimizer']:<9} {r['description'] if r['scale'] == 'test' else ''}"
+            )
         return 0
     from .experiments import run_experiment
 
     try:
-        result = run_experiment(args.name, scale=args.scale, seed=args.seed, device=args.device, out=args.out,
-                                figures=not args.no_figures)
+        result = run_experiment(
+            args.name, scale=args.scale, seed=args.seed, device=args.device, out=args.out, figures=not args.no_figures
+        )
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 
 Chapter 1 ("In-context Markov chains") introduces the single-parent baselines and the true Bayes
 predictor, chapter 3 ("The disentangled transformer") the matching-children average and the
-read-out floor, chapter 7 ("Several parents") the k-parent estimators.
+read-out floor; the k-parent estimators are those of the paper's multi-parent task (its Fig. 5/7).
 
 Every predictor takes a batch of token sequences ``tokens (n, T)`` (position ``T-1`` is the query
 ``q``) and returns probability vectors ``(n, S)`` (float32) for the token that follows the query.
@@ -12,15 +12,22 @@ All are batched: Python loops run over positions or chunks of sequences, never o
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .checks import check_alpha, check_positive_int, check_tokens, check_vocab, generator_or_default
+from .checks import check_alpha, check_tokens, check_vocab, generator_or_default
 from .graphs import edges, validate_parent_lists, validate_parents
-from .priors import (dirichlet_posterior_mean, gth_back_substitute, gth_eliminate_, gth_reduce_first_rows_,
-                     SamplerSettings, normalise_rows_, sample_gamma)
+from .priors import (
+    SamplerSettings,
+    dirichlet_posterior_mean,
+    gth_back_substitute,
+    gth_eliminate_,
+    gth_reduce_first_rows_,
+    normalise_rows_,
+    sample_gamma,
+)
 
 __all__ = [
     "mean_and_se",
@@ -112,8 +119,9 @@ def transition_counts(tokens: torch.Tensor, parents: Sequence[int], S: int) -> t
     return N.view(n, S, S)
 
 
-def in_context_estimator(tokens: torch.Tensor, parents: Sequence[int], S: int, alpha: float,
-                         count_roots: bool = False) -> torch.Tensor:
+def in_context_estimator(
+    tokens: torch.Tensor, parents: Sequence[int], S: int, alpha: float, count_roots: bool = False
+) -> torch.Tensor:
     """The in-context estimator, the paper's "Bayes" line (chapter 1, "In-context Markov chains").
 
     ``f(s') = (N(q → s') + α) / (N(q → ·) + Sα)``, where ``q = s_{T-1}`` and ``N(q → s')`` counts
@@ -138,8 +146,9 @@ def in_context_estimator(tokens: torch.Tensor, parents: Sequence[int], S: int, a
 
 
 # --- the hand-built circuit (chapter 3) -------------------------------------------------------------
-def matching_children_average(tokens: torch.Tensor, parents: Sequence[int], S: int,
-                              no_match: str = "zero") -> tuple[torch.Tensor, torch.Tensor]:
+def matching_children_average(
+    tokens: torch.Tensor, parents: Sequence[int], S: int, no_match: str = "zero"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """What a perfect induction head attends to (chapter 3, "The disentangled transformer").
 
     ``v (n, S)``: the average one-hot token of the *matching children*, the positions ``i ≤ T-2``
@@ -169,8 +178,15 @@ def matching_children_average(tokens: torch.Tensor, parents: Sequence[int], S: i
     return v, counts
 
 
-def readout_floor(tokens: torch.Tensor, labels: torch.Tensor, parents: Sequence[int], S: int,
-                  no_match: str = "zero", tol: float = 1e-6, max_iter: int = 100) -> tuple[float, float]:
+def readout_floor(
+    tokens: torch.Tensor,
+    labels: torch.Tensor,
+    parents: Sequence[int],
+    S: int,
+    no_match: str = "zero",
+    tol: float = 1e-6,
+    max_iter: int = 100,
+) -> tuple[float, float]:
     """The read-out floor ``min_c`` mean loss of ``softmax(c·v)`` (chapter 3, "The disentangled transformer").
 
     ``v`` is the matching-children average (:func:`matching_children_average`, with its
@@ -223,10 +239,11 @@ def readout_floor(tokens: torch.Tensor, labels: torch.Tensor, parents: Sequence[
     return loss, float(c)
 
 
-# --- several parents (chapter 7) -------------------------------------------------------------------
-def k_parent_estimator(tokens: torch.Tensor, parent_lists: Sequence[Sequence[int]], S: int,
-                       alpha: float) -> torch.Tensor:
-    """The conditional k-gram estimator of the multi-parent task (chapter 7, "Several parents").
+# --- several parents (the paper's Fig. 5/7) -------------------------------------------------------------------
+def k_parent_estimator(
+    tokens: torch.Tensor, parent_lists: Sequence[Sequence[int]], S: int, alpha: float
+) -> torch.Tensor:
+    """The conditional k-gram estimator of the multi-parent task (the paper's Fig. 5/7).
 
     The target (position ``T``) has parents ``(p_1 … p_k)``. Count the positions ``i ≤ T-1`` with
     exactly ``k`` parents whose tokens equal, in order, the target's parent tokens
@@ -253,7 +270,7 @@ def k_parent_estimator(tokens: torch.Tensor, parent_lists: Sequence[Sequence[int
 
 
 def one_parent_estimator(tokens: torch.Tensor, S: int, alpha: float) -> torch.Tensor:
-    """The one-parent baseline of the multi-parent task (chapter 7, "Several parents").
+    """The one-parent baseline of the multi-parent task (the paper's Fig. 5/7).
 
     It pretends the target's only parent is ``T-1`` and counts the transitions ``s_{i-1} → s_i``,
     ``i = 1 … T-1``, with ``s_{i-1} = s_{T-1}``: the bigram in-context estimator.
@@ -277,9 +294,16 @@ def _dirichlet(conc: torch.Tensor, size: tuple[int, ...], generator: torch.Gener
     return normalise_rows_(G, dim=-1)
 
 
-def bayes_predictor(tokens: torch.Tensor, parents: Sequence[int], S: int, alpha: float, n_draws: int = 256,
-                    generator: torch.Generator | None = None, chunk_size: int | None = None,
-                    row_draws: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+def bayes_predictor(
+    tokens: torch.Tensor,
+    parents: Sequence[int],
+    S: int,
+    alpha: float,
+    n_draws: int = 256,
+    generator: torch.Generator | None = None,
+    chunk_size: int | None = None,
+    row_draws: int = 16,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The true Bayes-optimal predictor ``E[π[q] | s_0 … s_{T-1}]`` (chapter 1, "In-context Markov chains").
 
     The likelihood of a sequence is ``Π_roots μ_π(s_r) · Π_children π[s_{p(i)}, s_i]``. The second
@@ -331,12 +355,14 @@ def bayes_predictor(tokens: torch.Tensor, parents: Sequence[int], S: int, alpha:
         q = tokens[lo:hi, -1]
         # Relabel the tokens so that q is state 0: perm[b, i] = original token at new index i.
         perm = torch.cat([q[:, None], ar + (ar >= q[:, None]).long()], 1)  # (m, S)
-        Np = torch.gather(torch.gather(N[lo:hi], 1, perm[:, :, None].expand(m, S, S)), 2,
-                          perm[:, None, :].expand(m, S, S))
+        Np = torch.gather(
+            torch.gather(N[lo:hi], 1, perm[:, :, None].expand(m, S, S)), 2, perm[:, None, :].expand(m, S, S)
+        )
         conc = Np + alpha  # (m, S, S); row 0 is the query row
         # GTH, batch last: eliminate each drawn matrix once, then swap in each candidate query row.
-        A = gth_eliminate_(_dirichlet(conc[:, None], (m, K, S, S), g).permute(2, 3, 0, 1).contiguous(),
-                           first_row=False)  # (S, S, m, K)
+        A = gth_eliminate_(
+            _dirichlet(conc[:, None], (m, K, S, S), g).permute(2, 3, 0, 1).contiguous(), first_row=False
+        )  # (S, S, m, K)
         r = _dirichlet(conc[:, None, None, 0], (m, K, J, S), g)  # (m, K, J, S): query rows, relabelled
         u = gth_back_substitute(A, gth_reduce_first_rows_(A, r.permute(3, 0, 1, 2).clone()))  # (S, m, K, J)
         u = u.permute(1, 2, 3, 0)  # (m, K, J, S)
@@ -351,9 +377,16 @@ def bayes_predictor(tokens: torch.Tensor, parents: Sequence[int], S: int, alpha:
     return probs, ess
 
 
-def bayes_loss_curve(tokens: torch.Tensor, labels: torch.Tensor, parents: Sequence[int], S: int, alpha: float,
-                     draws: Sequence[int] = (16, 64, 256, 1024), generator: torch.Generator | None = None,
-                     row_draws: int = 16) -> dict[int, tuple[float, float]]:
+def bayes_loss_curve(
+    tokens: torch.Tensor,
+    labels: torch.Tensor,
+    parents: Sequence[int],
+    S: int,
+    alpha: float,
+    draws: Sequence[int] = (16, 64, 256, 1024),
+    generator: torch.Generator | None = None,
+    row_draws: int = 16,
+) -> dict[int, tuple[float, float]]:
     """The Bayes predictor's loss against the number of importance draws: ``{K: (mean, standard error)}``.
 
     Chapter 1 ("In-context Markov chains"), single-parent task. The plug-in ``log`` of a noisy
@@ -371,9 +404,15 @@ def bayes_loss_curve(tokens: torch.Tensor, labels: torch.Tensor, parents: Sequen
 
 
 # --- every baseline at once -------------------------------------------------------------------------
-def baseline_losses(task, tokens: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None,
-                    bayes_draws: int = 256, bayes_row_draws: int = 16) -> dict[str, float]:
-    """The loss of every baseline on one test set, with standard errors under ``<name>_se`` (chapters 1, 3, 7).
+def baseline_losses(
+    task,
+    tokens: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator | None = None,
+    bayes_draws: int = 256,
+    bayes_row_draws: int = 16,
+) -> dict[str, float]:
+    """The loss of every baseline on one test set, with standard errors under ``<name>_se`` (chapters 1, 3).
 
     Single-parent tasks (``task.kind == "single"``): ``uniform``, ``unigram``, ``estimator``,
     ``estimator_roots_counted`` (the research code's slip), ``bayes`` (``bayes_draws`` importance
@@ -392,8 +431,9 @@ def baseline_losses(task, tokens: torch.Tensor, labels: torch.Tensor, generator:
     if task.kind == "single":
         preds["estimator"] = in_context_estimator(tokens, task.parents, S, alpha)
         preds["estimator_roots_counted"] = in_context_estimator(tokens, task.parents, S, alpha, count_roots=True)
-        preds["bayes"], ess = bayes_predictor(tokens, task.parents, S, alpha, n_draws=bayes_draws,
-                                              generator=generator, row_draws=bayes_row_draws)
+        preds["bayes"], ess = bayes_predictor(
+            tokens, task.parents, S, alpha, n_draws=bayes_draws, generator=generator, row_draws=bayes_row_draws
+        )
         extra["bayes_ess"] = float(ess.mean())
         _, c = readout_floor(tokens, labels, task.parents, S)
         v, _ = matching_children_average(tokens, task.parents, S)

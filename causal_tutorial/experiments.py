@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -27,8 +27,17 @@ from .models import DisentangledTransformer, StandardTransformer
 from .tasks import MultiParentTask, SingleParentTask
 from .training import TrainConfig, draw_test_set, train
 
-__all__ = ["EXPERIMENTS", "SCALES", "Experiment", "get_experiment", "run_experiment", "list_experiments",
-           "build_task", "build_model", "baseline_generator"]
+__all__ = [
+    "EXPERIMENTS",
+    "SCALES",
+    "Experiment",
+    "get_experiment",
+    "run_experiment",
+    "list_experiments",
+    "build_task",
+    "build_model",
+    "baseline_generator",
+]
 
 SCALES = ("test", "book", "paper")
 
@@ -66,18 +75,40 @@ class Experiment:
 
 # --- the paper's settings and our smaller scales ---------------------------
 _TEST = dict(steps=30, batch_size=256, eval_every=10, test_size=512)
-_SINGLE_PAPER = dict(steps=2**17, batch_size=1024, optimizer="sgd", lr=1.0, schedule="cosine",
-                     weight_decay=0.0, eval_every=2**10, test_size=2**16)
+_SINGLE_PAPER = dict(
+    steps=2**17,
+    batch_size=1024,
+    optimizer="sgd",
+    lr=1.0,
+    schedule="cosine",
+    weight_decay=0.0,
+    eval_every=2**10,
+    test_size=2**16,
+)
 # Book scale: the paper's SGD needs ~10^5 steps from a zero init; AdamW finds the same circuit in
 # ~10^3 steps, which fits a laptop minute. Chapter 4 says so and shows the paper-scale SGD run.
-_SINGLE_BOOK = dict(steps=1200, batch_size=1024, optimizer="adamw", lr=0.03, schedule="cosine",
-                    weight_decay=0.0, eval_every=50, test_size=2**13)
+_SINGLE_BOOK = dict(
+    steps=1200,
+    batch_size=1024,
+    optimizer="adamw",
+    lr=0.03,
+    schedule="cosine",
+    weight_decay=0.0,
+    eval_every=50,
+    test_size=2**13,
+)
 _SINGLE_TEST = dict(_TEST, optimizer="adamw", lr=0.03)
 
 
 def _single(name: str, family: str) -> Experiment:
     return Experiment(
-        name=name, figure="Fig. 2, 6", family=family, S=10, T=20, model="disentangled", heads=(1, 1),
+        name=name,
+        figure="Fig. 2, 6",
+        family=family,
+        S=10,
+        T=20,
+        model="disentangled",
+        heads=(1, 1),
         description=f"single parent, {family} graph: layer 1 learns the graph (S=10, T=20, alpha=0.1)",
         scales={"test": _SINGLE_TEST, "book": _SINGLE_BOOK, "paper": _SINGLE_PAPER},
     )
@@ -88,36 +119,101 @@ EXPERIMENTS: dict[str, Experiment] = {
     "icl": _single("icl", "icl"),
     "random": _single("random", "random"),
     "multiparent": Experiment(
-        name="multiparent", figure="Fig. 5, 7", family="multi", S=5, T=32, model="disentangled", heads=(2, 1),
-        init_std=1e-4, description="two parents per position: each layer-1 head learns one parent (S=5, T=32)",
+        name="multiparent",
+        figure="Fig. 5, 7",
+        family="multi",
+        S=5,
+        T=32,
+        model="disentangled",
+        heads=(2, 1),
+        init_std=1e-4,
+        description="two parents per position: each layer-1 head learns one parent (S=5, T=32)",
         scales={
             "test": dict(_TEST, optimizer="adamw", lr=1e-2, weight_decay=1e-4),
-            "book": dict(steps=2000, batch_size=512, optimizer="adamw", lr=3e-2, schedule="cosine",
-                         weight_decay=1e-4, eval_every=100, test_size=2**13),
-            "paper": dict(steps=2**16, batch_size=1024, optimizer="adamw", lr=1e-2, schedule="cosine",
-                          weight_decay=1e-4, eval_every=2**9, test_size=2**16),
+            "book": dict(
+                steps=2000,
+                batch_size=512,
+                optimizer="adamw",
+                lr=3e-2,
+                schedule="cosine",
+                weight_decay=1e-4,
+                eval_every=100,
+                test_size=2**13,
+            ),
+            "paper": dict(
+                steps=2**16,
+                batch_size=1024,
+                optimizer="adamw",
+                lr=1e-2,
+                schedule="cosine",
+                weight_decay=1e-4,
+                eval_every=2**9,
+                test_size=2**16,
+            ),
         },
     ),
     "standard": Experiment(
-        name="standard", figure="Fig. 8", family="chain", S=10, T=20, model="standard", d=30,
+        name="standard",
+        figure="Fig. 8",
+        family="chain",
+        S=10,
+        T=20,
+        model="standard",
+        d=30,
         description="a standard transformer (embeddings, values, MLPs) on the Markov chain (S=10, T=20, d=30)",
         scales={
             "test": dict(_TEST, optimizer="adamw", lr=1e-2, weight_decay=2e-4),
-            "book": dict(steps=1000, batch_size=1024, optimizer="adamw", lr=1e-2, schedule="cosine",
-                         weight_decay=2e-4, eval_every=50, test_size=2**13),
-            "paper": dict(steps=2**12, batch_size=1024, optimizer="adamw", lr=1e-2, schedule="cosine",
-                          weight_decay=2e-4, eval_every=2**7, test_size=2**16),
+            "book": dict(
+                steps=1000,
+                batch_size=1024,
+                optimizer="adamw",
+                lr=1e-2,
+                schedule="cosine",
+                weight_decay=2e-4,
+                eval_every=50,
+                test_size=2**13,
+            ),
+            "paper": dict(
+                steps=2**12,
+                batch_size=1024,
+                optimizer="adamw",
+                lr=1e-2,
+                schedule="cosine",
+                weight_decay=2e-4,
+                eval_every=2**7,
+                test_size=2**16,
+            ),
         },
     ),
     "forests": Experiment(
-        name="forests", figure="Fig. 9", family="forest", S=3, T=20, model="disentangled", n_graphs=20,
+        name="forests",
+        figure="Fig. 9",
+        family="forest",
+        S=3,
+        T=20,
+        model="disentangled",
+        n_graphs=20,
         description="20 random forests (S=3, T=20): mean layer-1 attention on the true parent",
         scales={
             "test": dict(steps=20, batch_size=128, optimizer="adamw", lr=0.03, eval_every=10, test_size=256),
-            "book": dict(steps=300, batch_size=512, optimizer="adamw", lr=0.03, schedule="cosine",
-                         eval_every=100, test_size=2**11),
-            "paper": dict(steps=2**14, batch_size=1024, optimizer="sgd", lr=1.0, schedule="constant",
-                          eval_every=2**10, test_size=2**16),
+            "book": dict(
+                steps=300,
+                batch_size=512,
+                optimizer="adamw",
+                lr=0.03,
+                schedule="cosine",
+                eval_every=100,
+                test_size=2**11,
+            ),
+            "paper": dict(
+                steps=2**14,
+                batch_size=1024,
+                optimizer="sgd",
+                lr=1.0,
+                schedule="constant",
+                eval_every=2**10,
+                test_size=2**16,
+            ),
         },
         bayes_draws={"test": 8, "book": 32, "paper": 128},
     ),
@@ -136,9 +232,19 @@ def list_experiments() -> list[dict]:
     for e in EXPERIMENTS.values():
         for s in SCALES:
             c = e.scales[s]
-            rows.append({"name": e.name, "figure": e.figure, "scale": s, "steps": c["steps"],
-                         "batch": c["batch_size"], "optimizer": c["optimizer"], "lr": c["lr"],
-                         "graphs": e.n_graphs, "description": e.description})
+            rows.append(
+                {
+                    "name": e.name,
+                    "figure": e.figure,
+                    "scale": s,
+                    "steps": c["steps"],
+                    "batch": c["batch_size"],
+                    "optimizer": c["optimizer"],
+                    "lr": c["lr"],
+                    "graphs": e.n_graphs,
+                    "description": e.description,
+                }
+            )
     return rows
 
 
@@ -167,8 +273,12 @@ def baseline_generator(cfg: TrainConfig, device) -> torch.Generator:
 
 
 def _versions() -> dict:
-    return {"causal_tutorial": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
+    return {
+        "causal_tutorial": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _device_name(device: torch.device) -> str:
@@ -177,21 +287,37 @@ def _device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def _run_one(exp: Experiment, scale: str, seed: int, device: torch.device, graph_seed: int, progress, desc: str,
-             callback: Callable | None = None) -> dict:
+def _run_one(
+    exp: Experiment,
+    scale: str,
+    seed: int,
+    device: torch.device,
+    graph_seed: int,
+    progress,
+    desc: str,
+    callback: Callable | None = None,
+) -> dict:
     cfg = exp.config(scale, seed, str(device))
     task = build_task(exp, device, graph_seed)
     model = build_model(exp, seed)
     test = draw_test_set(task, cfg, device)
     t0 = time.perf_counter()
-    res = train(model, task, cfg, test_set=test, metrics=parent_metrics(task), progress=progress, desc=desc,
-                callback=callback)
+    res = train(
+        model, task, cfg, test_set=test, metrics=parent_metrics(task), progress=progress, desc=desc, callback=callback
+    )
     train_time = time.perf_counter() - t0
     t1 = time.perf_counter()
-    base = baseline_losses(task, test[0], test[1], generator=baseline_generator(cfg, device),
-                           bayes_draws=exp.bayes_draws[scale])
-    out = {"task": task.describe(), "history": res.history, "final": res.final, "baselines": base,
-           "train_time_s": train_time, "baseline_time_s": time.perf_counter() - t1}
+    base = baseline_losses(
+        task, test[0], test[1], generator=baseline_generator(cfg, device), bayes_draws=exp.bayes_draws[scale]
+    )
+    out = {
+        "task": task.describe(),
+        "history": res.history,
+        "final": res.final,
+        "baselines": base,
+        "train_time_s": train_time,
+        "baseline_time_s": time.perf_counter() - t1,
+    }
     if isinstance(model, DisentangledTransformer) and exp.family != "multi":
         out["A1_position_block"] = position_block(model).tolist()
         out["recovered_parents"] = recovered_parents(model)
@@ -202,8 +328,15 @@ def _run_one(exp: Experiment, scale: str, seed: int, device: torch.device, graph
     return out
 
 
-def run_experiment(name: str, scale: str = "book", seed: int = 0, device: str = "auto", out: str | Path | None = None,
-                   progress: bool | None = None, figures: bool = True) -> dict:
+def run_experiment(
+    name: str,
+    scale: str = "book",
+    seed: int = 0,
+    device: str = "auto",
+    out: str | Path | None = None,
+    progress: bool | None = None,
+    figures: bool = True,
+) -> dict:
     """Run a named experiment; with ``out`` write ``out/NAME/result.json`` (atomically) and figures.
 
     Every argument is checked before any work starts. Returns the result dictionary (plus the
@@ -227,11 +360,26 @@ def run_experiment(name: str, scale: str = "book", seed: int = 0, device: str = 
         runs.append(_run_one(exp, scale, seed, dev, k, progress, desc))
     wall = time.perf_counter() - t0
     result = {
-        "experiment": name, "figure": exp.figure, "description": exp.description, "scale": scale, "seed": seed,
-        "device": str(dev), "device_name": _device_name(dev), "versions": _versions(),
-        "config": {"train": cfg.to_dict(), "S": exp.S, "T": exp.T, "alpha": exp.alpha, "model": exp.model,
-                   "heads": list(exp.heads), "init_std": exp.init_std, "d": exp.d, "n_graphs": exp.n_graphs,
-                   "bayes_draws": exp.bayes_draws[scale]},
+        "experiment": name,
+        "figure": exp.figure,
+        "description": exp.description,
+        "scale": scale,
+        "seed": seed,
+        "device": str(dev),
+        "device_name": _device_name(dev),
+        "versions": _versions(),
+        "config": {
+            "train": cfg.to_dict(),
+            "S": exp.S,
+            "T": exp.T,
+            "alpha": exp.alpha,
+            "model": exp.model,
+            "heads": list(exp.heads),
+            "init_std": exp.init_std,
+            "d": exp.d,
+            "n_graphs": exp.n_graphs,
+            "bayes_draws": exp.bayes_draws[scale],
+        },
         "wall_time_s": wall,
     }
     models = [r.pop("model") for r in runs]
@@ -241,8 +389,11 @@ def run_experiment(name: str, scale: str = "book", seed: int = 0, device: str = 
     else:
         att = [r["final"]["attn_on_parent"] for r in runs]
         result["graphs"] = runs
-        result["final"] = {"attn_on_parent_mean": float(np.mean(att)), "attn_on_parent_std": float(np.std(att)),
-                           "test_loss_mean": float(np.mean([r["final"]["test_loss"] for r in runs]))}
+        result["final"] = {
+            "attn_on_parent_mean": float(np.mean(att)),
+            "attn_on_parent_std": float(np.std(att)),
+            "test_loss_mean": float(np.mean([r["final"]["test_loss"] for r in runs])),
+        }
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(result, out_dir / "result.json")

@@ -13,7 +13,7 @@ Conventions (0-indexed; chapter 2 states them):
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -64,7 +64,7 @@ def validate_parents(parents: Iterable[int], T: int | None = None) -> tuple[int,
 
 
 def validate_parent_lists(parent_lists: Sequence[Sequence[int]], T: int | None = None) -> tuple[tuple[int, ...], ...]:
-    """Check a multi-parent DAG given as one parent tuple per position ``0 … T`` (chapter 7).
+    """Check a multi-parent DAG given as one parent tuple per position ``0 … T`` (the paper's Fig. 5/7).
 
     Rules: length ``T + 1`` when ``T`` is given; every parent an earlier position (this rules out
     cycles); no repeated parent; the target (last position) has at least one parent.
@@ -193,7 +193,7 @@ def parent_depths(parents: Sequence[int]) -> list[int]:
     """Depth of each position in the forest (roots have depth 0)."""
     p = validate_parents(parents)
     depth: list[int] = []
-    for i, pi in enumerate(p):
+    for pi in p:
         depth.append(0 if pi < 0 else depth[pi] + 1)
     return depth
 
@@ -204,7 +204,7 @@ def depth_levels(parent_lists: Sequence[Sequence[int]]) -> list[list[int]]:
     Samplers loop over these levels (never over sequences).
     """
     depth: list[int] = []
-    for i, ps in enumerate(parent_lists):
+    for ps in parent_lists:
         depth.append(0 if not ps else 1 + max(depth[q] for q in ps))
     levels: list[list[int]] = [[] for _ in range(max(depth) + 1)]
     for i, d in enumerate(depth):

@@ -1,8 +1,8 @@
 """The models the book trains and reads: each maps tokens to next-token logits, with its own loss.
 
 Chapter 3 (``book/03_disentangled_transformer``) explains the disentangled transformer and builds
-the induction head by hand; chapter 4 trains it; chapter 5 uses the reduced model; chapter 8 the
-standard transformer.
+the induction head by hand; chapter 4 trains it. The reduced model is our reconstruction of the
+simplified model of the paper's theory (its Algorithm 1), the standard transformer that of its Fig. 8.
 
 Notation (chapter 3): ``S`` tokens, ``T`` positions, input ``x̃_i = [e_{s_i}; e_i] ∈ R^{S+T}``.
 A layer with ``m`` heads maps ``h (n, T, d)`` to ``[h, attn(h; A_1), …, attn(h; A_m)]`` with
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -73,8 +73,10 @@ def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def _check_labels(labels, tokens: torch.Tensor, S: int) -> torch.Tensor:
     if not isinstance(labels, torch.Tensor) or labels.shape != (tokens.shape[0], S):
-        raise ValueError(f"labels must be a tensor (n, S) = ({tokens.shape[0]}, {S}) matching the tokens, "
-                         f"got {getattr(labels, 'shape', type(labels))}")
+        raise ValueError(
+            f"labels must be a tensor (n, S) = ({tokens.shape[0]}, {S}) matching the tokens, "
+            f"got {getattr(labels, 'shape', type(labels))}"
+        )
     return labels
 
 
@@ -100,11 +102,14 @@ class _Model(nn.Module):
         except TypeError as exc:
             raise TypeError(f"layer and h must be ints, got layer={layer!r}, h={h!r}") from exc
         if not 1 <= layer <= L:
-            raise ValueError(f"layer must be in 1..{L} (layers are numbered from 1, as A⁽¹⁾, A⁽²⁾ in the book), "
-                             f"got layer={layer}")
+            raise ValueError(
+                f"layer must be in 1..{L} (layers are numbered from 1, as A⁽¹⁾, A⁽²⁾ in the book), got layer={layer}"
+            )
         if not 0 <= h < self.heads[layer - 1]:
-            raise ValueError(f"h must be in 0..{self.heads[layer - 1] - 1} (layer {layer} has "
-                             f"{self.heads[layer - 1]} head(s), numbered from 0), got h={h}")
+            raise ValueError(
+                f"h must be in 0..{self.heads[layer - 1] - 1} (layer {layer} has "
+                f"{self.heads[layer - 1]} head(s), numbered from 0), got h={h}"
+            )
         return layer, h
 
     def head(self, layer: int, h: int = 0) -> nn.Parameter:
@@ -152,8 +157,14 @@ class DisentangledTransformer(_Model):
     ``forward_plain`` the readable formulation. They compute the same function.
     """
 
-    def __init__(self, S: int, T: int, heads: Sequence[int] = (1, 1), init_std: float = 0.0,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        S: int,
+        T: int,
+        heads: Sequence[int] = (1, 1),
+        init_std: float = 0.0,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.S = check_vocab(S)
         self.T = check_length(T)
@@ -174,7 +185,7 @@ class DisentangledTransformer(_Model):
 
     # -- parameter access -------------------------------------------------------------------
     def _head(self, layer: int, h: int) -> nn.Parameter:
-        return self.A[sum(self.heads[:layer - 1]) + h]
+        return self.A[sum(self.heads[: layer - 1]) + h]
 
     def param_groups(self) -> dict[str, list[str]]:
         """Parameter names by layer, for staged training (chapter 4): ``{"A1": [...], "A2": [...], "W": ["W"]}``."""
@@ -291,8 +302,9 @@ def block_slices(S: int, T: int, heads: Sequence[int], layer: int) -> list[tuple
     return names
 
 
-def induction_head(S: int, T: int, parents: Sequence[int], beta: float = 20.0, c: float = 5.0,
-                   mask_roots: bool = True) -> DisentangledTransformer:
+def induction_head(
+    S: int, T: int, parents: Sequence[int], beta: float = 20.0, c: float = 5.0, mask_roots: bool = True
+) -> DisentangledTransformer:
     """The induction head built by hand (chapter 3): a heads-(1, 1) disentangled transformer.
 
     * Layer 1 (position × position block): ``A1[S+i, S+p(i)] = β`` — each child attends to its parent
@@ -327,7 +339,7 @@ def induction_head(S: int, T: int, parents: Sequence[int], beta: float = 20.0, c
 
 # =============================================================================================
 class ReducedModel(_Model):
-    """The reduced model of the theory (chapter 5; our reconstruction).
+    """The reduced model of the theory (the paper's Algorithm 1; our reconstruction).
 
     Layer 1 attends by position only (``A1 (T, T)``), so ``ê_i = Σ_j softmax(A1)_{ij} e_{s_j}``;
     layer 2 scores position ``j`` by ``e_{s_i}ᵀ A2 ê_j`` (``A2 (S, S)``; the prediction reads the
@@ -369,20 +381,20 @@ class ReducedModel(_Model):
         return self.A1 if layer == 1 else self.A2
 
     def param_groups(self) -> dict[str, list[str]]:
-        """Parameter names by layer, for staged training (chapter 5): ``{"A1": ["A1"], "A2": ["A2"]}``."""
+        """Parameter names by layer, for staged training (the paper's Algorithm 1): ``{"A1": ["A1"], "A2": ["A2"]}``."""
         return {"A1": ["A1"], "A2": ["A2"]}
 
     def config(self) -> dict:
-        """What rebuilds the architecture (saved with checkpoints; chapter 5)."""
+        """What rebuilds the architecture (saved with checkpoints)."""
         return {"model": "reduced", "S": self.S, "T": self.T}
 
     def layer1(self) -> torch.Tensor:
-        """Layer 1's position-only attention ``softmax(mask(A1))`` ``(T, T)`` (chapter 5)."""
+        """Layer 1's position-only attention ``softmax(mask(A1))`` ``(T, T)`` (the paper's Algorithm 1)."""
         return _masked_softmax(self.A1, _causal_mask(self.T, self.A1.device))
 
     def run_with_cache(self, tokens: torch.Tensor) -> tuple[torch.Tensor, Cache]:
         """Logits ``(n, S)`` (the log-probabilities ``log((1 - eps) f + eps / S)``) and every
-        intermediate (chapter 5; the cache is described in the class docstring). Runs under the
+        intermediate (the paper's Algorithm 1; the cache is described in the class docstring). Runs under the
         caller's grad mode."""
         tokens = check_tokens(tokens, self.S, self.T)
         n, T = tokens.shape
@@ -393,18 +405,23 @@ class ReducedModel(_Model):
         att = _masked_softmax(scores, _causal_mask(T, tokens.device))
         f_all = att @ onehot  # (n, T, S)
         probs = (1 - self.eps) * f_all[:, -1] + self.eps / self.S
-        cache: Cache = {("resid", 0): onehot, ("attn", 1, 0): P1.expand(n, T, T), ("resid", 1): e_hat,
-                        ("attn", 2, 0): att, ("resid", 2): f_all}
+        cache: Cache = {
+            ("resid", 0): onehot,
+            ("attn", 1, 0): P1.expand(n, T, T),
+            ("resid", 1): e_hat,
+            ("attn", 2, 0): att,
+            ("resid", 2): f_all,
+        }
         return probs.log(), cache
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits ``(n, S)``: the log-probabilities ``log((1 - eps) f + eps / S)`` (chapter 5)."""
+        """Logits ``(n, S)``: the log-probabilities ``log((1 - eps) f + eps / S)`` (the paper's Algorithm 1)."""
         return self.run_with_cache(tokens)[0]
 
 
 # =============================================================================================
 class StandardTransformer(_Model):
-    """A standard transformer (the paper's Fig. 8; chapter 8).
+    """A standard transformer (the paper's Fig. 8).
 
     Fixed random Gaussian token and position embeddings added (width ``d``); each layer
     ``h ← h + softmax(mask(h A hᵀ)) h V`` then ``h ← h + MLP(h)`` (ReLU, ``d → d → d``); logits
@@ -424,8 +441,15 @@ class StandardTransformer(_Model):
     tok_emb: torch.Tensor
     pos_emb: torch.Tensor
 
-    def __init__(self, S: int, T: int, d: int = 30, layers: int = 2, generator: torch.Generator | None = None,
-                 init_std: float | None = None):
+    def __init__(
+        self,
+        S: int,
+        T: int,
+        d: int = 30,
+        layers: int = 2,
+        generator: torch.Generator | None = None,
+        init_std: float | None = None,
+    ):
         super().__init__()
         self.S = check_vocab(S)
         self.T = check_length(T)
@@ -452,7 +476,7 @@ class StandardTransformer(_Model):
         return self.A[layer - 1]
 
     def param_groups(self) -> dict[str, list[str]]:
-        """Parameter names by kind and layer (chapter 8): ``"A1", "A2", …`` (attention), ``"V1", …``
+        """Parameter names by kind and layer (the paper's Fig. 8): ``"A1", "A2", …`` (attention), ``"V1", …``
         (values), ``"mlp1", …`` (each layer's MLP weights and biases) and ``"W"`` (the read-out)."""
         out: dict[str, list[str]] = {}
         for name, _ in self.named_parameters():
@@ -462,11 +486,11 @@ class StandardTransformer(_Model):
         return out
 
     def config(self) -> dict:
-        """What rebuilds the architecture (saved with checkpoints; chapter 8)."""
+        """What rebuilds the architecture (saved with checkpoints)."""
         return {"model": "standard", "S": self.S, "T": self.T, "d": self.d, "layers": len(self.A)}
 
     def run_with_cache(self, tokens: torch.Tensor) -> tuple[torch.Tensor, Cache]:
-        """Logits ``(n, S)`` and every intermediate (chapter 8; the cache is described in the class
+        """Logits ``(n, S)`` and every intermediate (the paper's Fig. 8; the cache is described in the class
         docstring). Runs under the caller's grad mode."""
         tokens = check_tokens(tokens, self.S, self.T)
         h = self.tok_emb[tokens] + self.pos_emb
@@ -481,5 +505,5 @@ class StandardTransformer(_Model):
         return h[:, -1] @ self.W, cache
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits ``(n, S)`` at the last position (chapter 8)."""
+        """Logits ``(n, S)`` at the last position (the paper's Fig. 8)."""
         return self.run_with_cache(tokens)[0]

@@ -16,9 +16,9 @@ its child show the whole graph.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -118,18 +118,30 @@ def _hline(ax, key: str, value: float, lw: float = 1.3) -> None:
 
 # ==== the style and the building blocks ====
 
+
 def set_style() -> None:
     """The book's single figure style (seaborn ``whitegrid``), with font sizes set explicitly so that no
     text of a figure at most :data:`PAGE_WIDTH` wide renders under 8 pt in the column."""
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="notebook")
-    matplotlib.rcParams.update({
-        "figure.dpi": 100, "savefig.dpi": 120, "figure.autolayout": False,
-        "font.size": 9.5, "axes.titlesize": 10, "axes.titleweight": "bold", "axes.labelsize": 9.5,
-        "xtick.labelsize": 8.5, "ytick.labelsize": 8.5, "legend.fontsize": 8.5, "legend.title_fontsize": 9,
-        "figure.titlesize": 11, "figure.titleweight": "bold",
-    })
+    matplotlib.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": 120,
+            "figure.autolayout": False,
+            "font.size": 9.5,
+            "axes.titlesize": 10,
+            "axes.titleweight": "bold",
+            "axes.labelsize": 9.5,
+            "xtick.labelsize": 8.5,
+            "ytick.labelsize": 8.5,
+            "legend.fontsize": 8.5,
+            "legend.title_fontsize": 9,
+            "figure.titlesize": 11,
+            "figure.titleweight": "bold",
+        }
+    )
 
 
 def _font_points(size) -> float:
@@ -147,7 +159,8 @@ def _wrap(text: str, width_in: float, fontsize) -> str:
     if not text:
         return text
     chars = max(12, int(width_in * 72 / (0.58 * _font_points(fontsize))))
-    return "\n".join(textwrap.fill(line, chars, break_on_hyphens=False) if line.strip() else line for line in text.split("\n"))
+    lines = text.split("\n")
+    return "\n".join(textwrap.fill(line, chars, break_on_hyphens=False) if line.strip() else line for line in lines)
 
 
 def _axes_size_in(ax) -> tuple[float, float]:
@@ -171,8 +184,7 @@ def _title(ax, text: str | None, **kw) -> None:
 def _suptitle(fig, text: str | None) -> None:
     """A bold figure title, wrapped to the figure's width."""
     if text:
-        fig.suptitle(_wrap(text, 0.95 * fig.get_figwidth(), matplotlib.rcParams["figure.titlesize"]),
-                     fontweight="bold")
+        fig.suptitle(_wrap(text, 0.95 * fig.get_figwidth(), matplotlib.rcParams["figure.titlesize"]), fontweight="bold")
 
 
 def _figure(nrows: int = 1, ncols: int = 1, height: float = 4.0, width: float = PAGE_WIDTH, **kw):
@@ -180,8 +192,14 @@ def _figure(nrows: int = 1, ncols: int = 1, height: float = 4.0, width: float = 
     return plt.subplots(nrows, ncols, figsize=(min(width, PAGE_WIDTH), height), layout="constrained", **kw)
 
 
-def loss_curve(history: Sequence[dict], baselines: dict | None = None, ax=None, title: str | None = None,
-               keys: Sequence[str] = ("uniform", "unigram", "estimator", "readout_floor", "bayes"), label="test loss"):
+def loss_curve(
+    history: Sequence[dict],
+    baselines: dict | None = None,
+    ax=None,
+    title: str | None = None,
+    keys: Sequence[str] = ("uniform", "unigram", "estimator", "readout_floor", "bayes"),
+    label="test loss",
+):
     """Test loss through training, with each baseline as a horizontal line (chapters 4, 6, 7)."""
     if ax is None:
         _, ax = _figure(height=4.0)
@@ -197,8 +215,17 @@ def loss_curve(history: Sequence[dict], baselines: dict | None = None, ax=None, 
     return ax
 
 
-def matrix_heatmap(M, ax=None, title: str = "", xlabel: str = "", ylabel: str = "", cmap="viridis",
-                   center: float | None = None, ticks: bool = True, cbar: bool = True):
+def matrix_heatmap(
+    M,
+    ax=None,
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    cmap="viridis",
+    center: float | None = None,
+    ticks: bool = True,
+    cbar: bool = True,
+):
     """A plain heatmap of a matrix (row index down, column index across)."""
     M = np.asarray(M, dtype=float)
     if ax is None:
@@ -220,8 +247,14 @@ def matrix_heatmap(M, ax=None, title: str = "", xlabel: str = "", ylabel: str = 
     return ax
 
 
-def block_heatmap(M, row_blocks: Sequence[tuple[str, slice]], col_blocks: Sequence[tuple[str, slice]] | None = None,
-                  ax=None, title: str = "", center: float | None = 0.0):
+def block_heatmap(
+    M,
+    row_blocks: Sequence[tuple[str, slice]],
+    col_blocks: Sequence[tuple[str, slice]] | None = None,
+    ax=None,
+    title: str = "",
+    center: float | None = 0.0,
+):
     """A heatmap with named blocks (e.g. ``tok``/``pos``) separated by lines and labelled (chapters 3, 4)."""
     col_blocks = row_blocks if col_blocks is None else col_blocks
     ax = matrix_heatmap(M, ax=ax, title=title, center=center, ticks=False)
@@ -241,14 +274,23 @@ def block_heatmap(M, row_blocks: Sequence[tuple[str, slice]], col_blocks: Sequen
 
 # ==== graphs (chapter 2) and the task (chapter 1) ====
 
+
 def _new_ax(ax, figsize):
     if ax is None:
         _, ax = _figure(height=figsize[1], width=figsize[0])
     return ax
 
 
-def draw_parents(parents: Sequence[int], ax=None, title: str | None = None, tokens: Sequence[int] | None = None,
-                 show_query: bool = True, legend: bool = True, node_size: float = 170.0, fontsize: float = 8.0):
+def draw_parents(
+    parents: Sequence[int],
+    ax=None,
+    title: str | None = None,
+    tokens: Sequence[int] | None = None,
+    show_query: bool = True,
+    legend: bool = True,
+    node_size: float = 170.0,
+    fontsize: float = 8.0,
+):
     """Draw a parent array as a graph on a line (chapter 2, "Causal graphs").
 
     Positions ``0 … T-1`` sit left to right; an arc with an arrow head runs from ``parents[i]`` to
@@ -269,8 +311,20 @@ def draw_parents(parents: Sequence[int], ax=None, title: str | None = None, toke
     for i, q in enumerate(p):
         if q < 0:
             continue
-        ax.add_patch(FancyArrowPatch((q, 0), (i, 0), connectionstyle=f"arc3,rad={_ARC_RAD}", arrowstyle="-|>",
-                                     mutation_scale=8, lw=1.0, color="0.35", shrinkA=5, shrinkB=5, zorder=1))
+        ax.add_patch(
+            FancyArrowPatch(
+                (q, 0),
+                (i, 0),
+                connectionstyle=f"arc3,rad={_ARC_RAD}",
+                arrowstyle="-|>",
+                mutation_scale=8,
+                lw=1.0,
+                color="0.35",
+                shrinkA=5,
+                shrinkB=5,
+                zorder=1,
+            )
+        )
     xs = np.arange(T)
     colors = [ROOT_COLOR if q < 0 else CHILD_COLOR for q in p]
     ax.scatter(xs[:-1], np.zeros(T - 1), s=node_size, c=colors, edgecolors="k", linewidths=0.8, zorder=2)
@@ -278,8 +332,16 @@ def draw_parents(parents: Sequence[int], ax=None, title: str | None = None, toke
         ax.scatter([T - 1], [0], s=node_size, marker="s", c=QUERY_COLOR, edgecolors="k", linewidths=0.8, zorder=2)
     if tokens is not None:
         for i, s in enumerate(tokens):
-            ax.text(i, 0, str(int(s)), ha="center", va="center", fontsize=fontsize, zorder=3,
-                    color="white" if i == T - 1 else "black")
+            ax.text(
+                i,
+                0,
+                str(int(s)),
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+                zorder=3,
+                color="white" if i == T - 1 else "black",
+            )
     top = 0.5 * abs(_ARC_RAD) * span + 0.6
     ax.set_xlim(-0.8, T - 0.2)
     ax.set_ylim(-0.6, top + (0.45 if legend else 0.0))  # room for the legend above the arcs
@@ -292,15 +354,26 @@ def draw_parents(parents: Sequence[int], ax=None, title: str | None = None, toke
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     n_roots = sum(q < 0 for q in p)
-    _title(ax, title if title is not None else f"{n_roots} root{'s' if n_roots != 1 else ''}, "
-           f"{T - 1 - n_roots} children")
+    _title(
+        ax, title if title is not None else f"{n_roots} root{'s' if n_roots != 1 else ''}, {T - 1 - n_roots} children"
+    )
     if legend:
-        handles = [Line2D([], [], marker="o", ls="", mfc=ROOT_COLOR, mec="k", label="root"),
-                   Line2D([], [], marker="o", ls="", mfc=CHILD_COLOR, mec="k", label="child")]
+        handles = [
+            Line2D([], [], marker="o", ls="", mfc=ROOT_COLOR, mec="k", label="root"),
+            Line2D([], [], marker="o", ls="", mfc=CHILD_COLOR, mec="k", label="child"),
+        ]
         if show_query:
             handles.append(Line2D([], [], marker="s", ls="", mfc=QUERY_COLOR, mec="k", label="query"))
-        ax.legend(handles=handles, loc="upper left", fontsize=8, frameon=True, ncol=len(handles),
-                  borderpad=0.3, handletextpad=0.2, columnspacing=0.8)
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            fontsize=8,
+            frameon=True,
+            ncol=len(handles),
+            borderpad=0.3,
+            handletextpad=0.2,
+            columnspacing=0.8,
+        )
     return ax
 
 
@@ -343,13 +416,18 @@ def draw_graph_gallery(graphs: Mapping[str, Sequence[int]], suptitle: str | None
     ``graphs`` maps a name to a parent array. Returns the figure (:data:`PAGE_WIDTH` wide).
     """
     n = len(graphs)
-    fig, axes = _figure(n, 2, height=2.7 * n + (0.4 if suptitle else 0.0),
-                        gridspec_kw={"width_ratios": [2.5, 1]}, squeeze=False)
+    fig, axes = _figure(
+        n, 2, height=2.7 * n + (0.4 if suptitle else 0.0), gridspec_kw={"width_ratios": [2.5, 1]}, squeeze=False
+    )
     for row, (name, parents) in enumerate(graphs.items()):
         p = validate_parents(parents)
         n_roots = sum(q < 0 for q in p)
-        draw_parents(p, ax=axes[row, 0], legend=row == 0,
-                     title=f"{name}: {n_roots} root{'s' if n_roots != 1 else ''}, {len(p) - n_roots} children")
+        draw_parents(
+            p,
+            ax=axes[row, 0],
+            legend=row == 0,
+            title=f"{name}: {n_roots} root{'s' if n_roots != 1 else ''}, {len(p) - n_roots} children",
+        )
         draw_adjacency(p, ax=axes[row, 1], title=f"{name}: adjacency")
     _suptitle(fig, suptitle)
     return fig
@@ -394,8 +472,14 @@ def plot_token_sequences(tokens, ax=None, title: str = "", S: int | None = None)
     n, T = tok.shape
     S = int(tok.max()) + 1 if S is None else S
     ax = _new_ax(ax, (min(0.3 * T + 1.0, PAGE_WIDTH), 0.3 * n + 1.3))
-    ax.imshow(tok, cmap="tab10" if S <= 10 else "tab20", vmin=-0.5, vmax=(10 if S <= 10 else 20) - 0.5,
-              interpolation="nearest", aspect="auto")
+    ax.imshow(
+        tok,
+        cmap="tab10" if S <= 10 else "tab20",
+        vmin=-0.5,
+        vmax=(10 if S <= 10 else 20) - 0.5,
+        interpolation="nearest",
+        aspect="auto",
+    )
     for r in range(n):
         for c in range(T):
             ax.text(c, r, str(int(tok[r, c])), ha="center", va="center", fontsize=8, color="white")
@@ -436,8 +520,12 @@ def plot_mixing(gaps: Mapping[str, np.ndarray], residuals: Mapping[str, np.ndarr
     return fig
 
 
-def plot_bayes_convergence(curve: Mapping[int, tuple[float, float]], lines: Mapping[str, float] | None = None,
-                           ax=None, title: str = "The Bayes estimate converges from above"):
+def plot_bayes_convergence(
+    curve: Mapping[int, tuple[float, float]],
+    lines: Mapping[str, float] | None = None,
+    ax=None,
+    title: str = "The Bayes estimate converges from above",
+):
     """Loss of the importance-sampled Bayes predictor against the number of draws ``K`` (chapter 1).
 
     ``curve`` is :func:`causal_tutorial.estimators.bayes_loss_curve`'s ``{K: (mean, standard error)}``;
@@ -479,8 +567,7 @@ def plot_baselines(table, ax=None, title: str = "", xlim: tuple[float, float] | 
     return ax
 
 
-def plot_family_baselines(table, keys: Sequence[str] = ("unigram", "estimator", "bayes"), ax=None,
-                          title: str = ""):
+def plot_family_baselines(table, keys: Sequence[str] = ("unigram", "estimator", "bayes"), ax=None, title: str = ""):
     """Baseline losses per graph family (chapter 2): one column of dots per family, ``log S`` as a line.
 
     ``table`` is a DataFrame indexed by family with a column per baseline (and ``<name>_se``), a
@@ -492,8 +579,16 @@ def plot_family_baselines(table, keys: Sequence[str] = ("unigram", "estimator", 
     for off, k in zip(offsets, keys):
         se = table[f"{k}_se"] if f"{k}_se" in table else None
         st = _style(k)
-        ax.errorbar(x + off, table[k], yerr=None if se is None else 2 * se, fmt=st.marker, ms=7,
-                    color=st.color, capsize=2, label=st.label)
+        ax.errorbar(
+            x + off,
+            table[k],
+            yerr=None if se is None else 2 * se,
+            fmt=st.marker,
+            ms=7,
+            color=st.color,
+            capsize=2,
+            label=st.label,
+        )
     if "uniform" in table:
         st = _style("uniform")
         ax.axhline(float(table["uniform"].iloc[0]), color=st.color, ls=st.ls, lw=1.2, label=st.label)
@@ -516,6 +611,7 @@ def plot_gap_vs_roots(table, ax=None, title: str = ""):
     for name, r, g in zip(table.index, table["roots"], table["gap"]):
         ax.annotate(name, (r, g), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.axhline(0, color="tab:red", ls="--", lw=1.2, label="no gap")
+    ax.margins(x=0.15)  # room for the rightmost family's name
     ax.set_xlabel("number of roots in the graph")
     ax.set_ylabel("estimator − Bayes (nats), ± 2 s.e.")
     _title(ax, title)
@@ -549,6 +645,7 @@ def plot_graph_mismatch(table, ax=None, title: str = ""):
 
 # ==== circuits (chapters 3, 4) ====
 
+
 def _token_ticks(ax, tokens_1d, axis: str, every: int = 1):
     labels = [f"{i}:{s}" for i, s in enumerate(torch.as_tensor(tokens_1d).tolist())]
     pos = list(range(len(labels)))[::every]
@@ -570,14 +667,24 @@ def plot_residual_stream(model: DisentangledTransformer, tokens_1: torch.Tensor,
     if ax is None:
         _, ax = _figure(height=max(4.2, 0.17 * T + 1.6))
     blocks = block_slices(S, T, model.heads, layer=2)
-    block_heatmap(h, [("", slice(0, T))], blocks, ax=ax, center=None,
-                  title="Layer 1 copies each parent's token into its child (block L1h0·tok)")
+    block_heatmap(
+        h,
+        [("", slice(0, T))],
+        blocks,
+        ax=ax,
+        center=None,
+        title="Layer 1 copies each parent's token into its child (block L1h0·tok)",
+    )
     ax.set_aspect("auto")  # fill the axes: the rows need the height for their labels
     # block_heatmap puts the column names on the x axis; rows are positions, labelled "i:token"
     ax.images[0].set_cmap("Blues")  # white background, so the block separators stay visible
     _token_ticks(ax, tokens_1, "y", every=_tick_every(T, _axes_size_in(ax)[1]))
-    ax.set_xticks([(sl.start + sl.stop - 1) / 2 for _, sl in blocks],
-                  [f"{nm}\n({sl.stop - sl.start} cols)" for nm, sl in blocks], rotation=0, fontsize=8)
+    ax.set_xticks(
+        [(sl.start + sl.stop - 1) / 2 for _, sl in blocks],
+        [f"{nm}\n({sl.stop - sl.start} cols)" for nm, sl in blocks],
+        rotation=0,
+        fontsize=8,
+    )
     ax.set_ylabel("position i : token $s_i$")
     ax.set_xlabel("column block of $h^{(1)}_i$  (width 2(S+T))")
     return ax
@@ -595,8 +702,14 @@ def plot_attention_example(model: DisentangledTransformer, tokens_1: torch.Tenso
     toks = tokens_1.tolist()
     match = np.array([pi >= 0 and toks[pi] == q for pi in p] + [False])
     fig, (a1, a2) = _figure(2, 1, height=9.0, gridspec_kw={"height_ratios": [1.45, 1]})
-    matrix_heatmap(att1, ax=a1, title="Layer 1: position i attends to its parent p(i)", cmap="Blues",
-                   xlabel="attended position j : token", ylabel="position i : token")
+    matrix_heatmap(
+        att1,
+        ax=a1,
+        title="Layer 1: position i attends to its parent p(i)",
+        cmap="Blues",
+        xlabel="attended position j : token",
+        ylabel="position i : token",
+    )
     _token_ticks(a1, tokens_1, "x")
     _token_ticks(a1, tokens_1, "y")
     x = np.arange(model.T)
@@ -622,7 +735,7 @@ def plot_circuit_matrices(model: DisentangledTransformer, suptitle: str, axes=No
     S, T, heads = model.S, model.T, model.heads
     if axes is None:
         fig = plt.figure(figsize=(PAGE_WIDTH, 6.6 if suptitle else 6.2), layout="constrained")
-        top, bottom = fig.subfigures(2, 1, height_ratios=[1.55, 1])
+        top, bottom = fig.subfigures(2, 1, height_ratios=[1.55, 1])  # type: ignore[misc]
         axes = [*top.subplots(1, 2), bottom.subplots()]
     else:
         fig = axes[0].figure
@@ -631,16 +744,26 @@ def plot_circuit_matrices(model: DisentangledTransformer, suptitle: str, axes=No
     W = model.W.detach().cpu().numpy()
     block_heatmap(A1, block_slices(S, T, heads, 1), ax=axes[0], title="$A^{(1)}$: query row × key column")
     block_heatmap(A2, block_slices(S, T, heads, 2), ax=axes[1], title="$A^{(2)}$: query row × key column")
-    block_heatmap(W.T, [("next\ntoken", slice(0, S))], block_slices(S, T, heads, 3), ax=axes[2],
-                  title="$W$, transposed: next token row × feature column")
+    block_heatmap(
+        W.T,
+        [("next\ntoken", slice(0, S))],
+        block_slices(S, T, heads, 3),
+        ax=axes[2],
+        title="$W$, transposed: next token row × feature column",
+    )
     axes[2].set_aspect("auto")
     if suptitle:
         _suptitle(fig, suptitle)
     return fig
 
 
-def plot_loss_vs_beta(betas: Sequence[float], losses: Sequence[float], baselines: dict, ax=None,
-                      keys: Sequence[str] = ("uniform", "readout_floor", "estimator", "bayes")):
+def plot_loss_vs_beta(
+    betas: Sequence[float],
+    losses: Sequence[float],
+    baselines: dict,
+    ax=None,
+    keys: Sequence[str] = ("uniform", "readout_floor", "estimator", "bayes"),
+):
     """Loss of the hand-built head against ``β``, with the baselines as horizontal lines (chapter 3)."""
     if ax is None:
         _, ax = _figure(height=4.3)
@@ -686,8 +809,13 @@ def plot_snapshots(snapshots: ParameterSnapshots, steps: Sequence[int], S: int, 
     should become diagonals). Each column shares one colour scale (centred at 0), so the rows compare."""
     blocks = [{k: v.numpy() for k, v in circuit_blocks(snapshots.model_at(step, S, T)).items()} for step in steps]
     n = len(steps)
-    fig, axes = _figure(n, 3, height=2.25 * n + 1.0 + (0.45 if suptitle else 0.0), squeeze=False,
-                        gridspec_kw={"width_ratios": [1, 1, 1]})
+    fig, axes = _figure(
+        n,
+        3,
+        height=2.25 * n + 1.0 + (0.45 if suptitle else 0.0),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1, 1, 1]},
+    )
     for col, (key, name, ylabel, xlabel) in enumerate(_SNAPSHOT_PANELS):
         lim = max(float(np.abs(b[key]).max()) for b in blocks) or 1.0
         for row, (step, b) in enumerate(zip(steps, blocks)):
@@ -708,8 +836,14 @@ def plot_snapshots(snapshots: ParameterSnapshots, steps: Sequence[int], S: int, 
     return fig
 
 
-def plot_locking(history: Sequence[dict], rows: dict[int, int], n_children: int, lock: int | None,
-                 xmax: int | None = None, suptitle: str = ""):
+def plot_locking(
+    history: Sequence[dict],
+    rows: dict[int, int],
+    n_children: int,
+    lock: int | None,
+    xmax: int | None = None,
+    suptitle: str = "",
+):
     """Test loss, mean layer-1 attention on the parent and the number of locked rows against the step,
     stacked on one shared step axis, with the lock step marked (chapter 4). ``xmax`` zooms into the
     early steps."""
@@ -740,8 +874,12 @@ def plot_locking(history: Sequence[dict], rows: dict[int, int], n_children: int,
     return fig
 
 
-def plot_by_match_count(losses: dict[str, list], attention: dict[str, list] | None = None, suptitle: str = "",
-                        relative_to: str | None = "estimator"):
+def plot_by_match_count(
+    losses: dict[str, list],
+    attention: dict[str, list] | None = None,
+    suptitle: str = "",
+    relative_to: str | None = "estimator",
+):
     """Loss by the number of matching children (and, if given, below it where the query's layer-2
     attention goes) (chapters 3, 4). ``losses`` from :func:`causal_tutorial.analysis.loss_by_match_count`,
     its predictors named by keys of :data:`BASELINES` (``"estimator"``, ``"readout_floor"``,
@@ -768,8 +906,11 @@ def plot_by_match_count(losses: dict[str, list], attention: dict[str, list] | No
     ax.legend(fontsize=8)
     if attention is not None:
         ax = axes[1, 0]
-        for name, color in (("on matching children", "tab:orange"), ("on the query itself", "tab:purple"),
-                            ("elsewhere", "0.6")):
+        for name, color in (
+            ("on matching children", "tab:orange"),
+            ("on the query itself", "tab:purple"),
+            ("elsewhere", "0.6"),
+        ):
             ax.plot(x, attention[name], "o-", color=color, label=name)
         ax.set_xticks(x, attention["N"])
         ax.set_ylim(0, 1.02)
@@ -785,13 +926,18 @@ def plot_book_vs_paper(book: dict, paper: dict):
     """Two loss curves, one above the other: the book-scale run and the paper-scale run (chapter 4)."""
     fig, axes = _figure(2, 1, height=8.0)
     for ax, res, name in ((axes[0], book, "book scale (AdamW)"), (axes[1], paper, "paper scale (SGD)")):
-        loss_curve(res["history"], res["baselines"], ax=ax,
-                   title=f"{name}: final loss {res['history'][-1]['test_loss']:.3f} vs estimator "
-                         f"{res['baselines']['estimator']:.3f}")
+        loss_curve(
+            res["history"],
+            res["baselines"],
+            ax=ax,
+            title=f"{name}: final loss {res['history'][-1]['test_loss']:.3f} vs estimator "
+            f"{res['baselines']['estimator']:.3f}",
+        )
     return fig
 
 
 # ==== experiment results ====
+
 
 def experiment_figures(result: dict, out_dir: str | Path) -> list[Path]:
     """The figures of an experiment's result: its loss curve and, where there is one, the learned graph."""
@@ -799,15 +945,25 @@ def experiment_figures(result: dict, out_dir: str | Path) -> list[Path]:
     paths = []
     if "history" in result:
         fig, ax = _figure(height=4.0)
-        loss_curve(result["history"], result.get("baselines"), ax=ax,
-                   title=f"{result['experiment']} [{result['scale']}]: test loss against the baselines")
+        loss_curve(
+            result["history"],
+            result.get("baselines"),
+            ax=ax,
+            title=f"{result['experiment']} [{result['scale']}]: test loss against the baselines",
+        )
         paths.append(out_dir / "loss.png")
         fig.savefig(paths[-1])
         plt.close(fig)
     if "A1_position_block" in result:
         fig, ax = _figure(height=4.3, width=5.0)
-        matrix_heatmap(result["A1_position_block"], ax=ax, title="Layer 1, position block: row i → its parent",
-                       xlabel="attended position j", ylabel="position i", center=0.0)
+        matrix_heatmap(
+            result["A1_position_block"],
+            ax=ax,
+            title="Layer 1, position block: row i → its parent",
+            xlabel="attended position j",
+            ylabel="position i",
+            center=0.0,
+        )
         paths.append(out_dir / "A1_position_block.png")
         fig.savefig(paths[-1])
         plt.close(fig)

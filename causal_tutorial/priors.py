@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -120,8 +120,9 @@ def _gamma_pool() -> ThreadPoolExecutor | None:
 
 
 # --- gamma variates --------------------------------------------------------------------------------
-def _numpy_gamma(conc: float | np.ndarray, shape: tuple[int, ...], seed: int, dtype: np.dtype,
-                 settings: SamplerSettings) -> Callable[[], torch.Tensor]:
+def _numpy_gamma(
+    conc: float | np.ndarray, shape: tuple[int, ...], seed: int, dtype: np.dtype, settings: SamplerSettings
+) -> Callable[[], torch.Tensor]:
     """Start drawing ``Gamma(conc)`` variates from NumPy SFC64 streams; returns ``finish``, which
     draws part 0 in the calling thread, waits for the worker's parts and returns the tensor.
 
@@ -155,9 +156,14 @@ def _numpy_gamma(conc: float | np.ndarray, shape: tuple[int, ...], seed: int, dt
     return finish
 
 
-def start_gamma(conc: float | torch.Tensor, shape: tuple[int, ...], generator: torch.Generator, device,
-                dtype: torch.dtype = torch.float32,
-                settings: SamplerSettings = DEFAULT_SETTINGS) -> Callable[[], torch.Tensor]:
+def start_gamma(
+    conc: float | torch.Tensor,
+    shape: tuple[int, ...],
+    generator: torch.Generator,
+    device,
+    dtype: torch.dtype = torch.float32,
+    settings: SamplerSettings = DEFAULT_SETTINGS,
+) -> Callable[[], torch.Tensor]:
     """Start drawing the variates of :func:`sample_gamma`; calling the result returns them.
 
     The generator is used here only (one seed on the CPU), so the caller may draw from it while the
@@ -176,8 +182,14 @@ def start_gamma(conc: float | torch.Tensor, shape: tuple[int, ...], generator: t
     return lambda: G
 
 
-def sample_gamma(conc: float | torch.Tensor, shape: tuple[int, ...], generator: torch.Generator, device,
-                 dtype: torch.dtype = torch.float32, settings: SamplerSettings = DEFAULT_SETTINGS) -> torch.Tensor:
+def sample_gamma(
+    conc: float | torch.Tensor,
+    shape: tuple[int, ...],
+    generator: torch.Generator,
+    device,
+    dtype: torch.dtype = torch.float32,
+    settings: SamplerSettings = DEFAULT_SETTINGS,
+) -> torch.Tensor:
     """Standard ``Gamma(conc)`` variates of the given shape on ``device`` (chapter 1).
 
     ``conc`` is one concentration or a tensor broadcast to ``shape`` (the Bayes predictor's posterior
@@ -202,8 +214,14 @@ def normalise_rows_(G: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return G.div_(total)
 
 
-def sample_dirichlet(alpha: float, shape: tuple[int, ...], S: int, generator: torch.Generator, device,
-                     settings: SamplerSettings = DEFAULT_SETTINGS) -> torch.Tensor:
+def sample_dirichlet(
+    alpha: float,
+    shape: tuple[int, ...],
+    S: int,
+    generator: torch.Generator,
+    device,
+    settings: SamplerSettings = DEFAULT_SETTINGS,
+) -> torch.Tensor:
     """Rows i.i.d. ``Dirichlet(α·1_S)``: a float32 tensor of shape ``(*shape, S)`` (chapter 1)."""
     alpha = check_alpha(alpha)
     shape = tuple(shape)
@@ -275,7 +293,7 @@ def gth_back_substitute(A: torch.Tensor, first: torch.Tensor | None = None) -> t
     u[0] = 1.0
     u[1:].addcmul_(first[1:], u[0])
     for j in range(1, S - 1):
-        u[j + 1:].addcmul_(A_[j, j + 1:], u[j])
+        u[j + 1 :].addcmul_(A_[j, j + 1 :], u[j])
     return u
 
 

@@ -4,7 +4,7 @@ The prior they draw from (gamma variates, Dirichlet rows, the stationary law) is
 :mod:`causal_tutorial.priors`.
 
 Chapter 1 (``book/01_markov_chains``) introduces the single-parent sampler on the Markov chain,
-chapter 2 the general causal graphs, chapter 7 the multi-parent task.
+chapter 2 the general causal graphs; the multi-parent task is the paper's Fig. 5/7.
 
 Every sampler is fully batched: one call draws ``n`` sequences, each with its **own** transition
 matrix ``π`` (rows i.i.d. ``Dirichlet(α·1_S)``). The only Python loop is over the depth of the
@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import torch
 
@@ -118,8 +118,9 @@ def _law_to_batch_last(law: torch.Tensor, rows: int, S: int, n: int, name: str, 
     if law.dim() == 2:
         law = law.unsqueeze(0).expand(n, *law.shape)
     if tuple(law.shape) != (n, rows, S):
-        raise ValueError(f"{name} must have shape ({rows}, {S}) or (n, {rows}, {S}) = ({n}, {rows}, {S}), "
-                         f"got {tuple(law.shape)}")
+        raise ValueError(
+            f"{name} must have shape ({rows}, {S}) or (n, {rows}, {S}) = ({n}, {rows}, {S}), got {tuple(law.shape)}"
+        )
     law = law.to(device=device, dtype=torch.float32)
     if not bool(torch.isfinite(law).all()) or bool((law < 0).any()):
         raise ValueError(f"{name} must have finite non-negative entries")
@@ -153,6 +154,7 @@ def _chunks(n: int, entries_per_sequence: int, device: torch.device, settings: S
 def _concat(parts: list[Batch]) -> Batch:
     if len(parts) == 1:
         return parts[0]
+
     def cat(field: str) -> torch.Tensor | None:
         xs = [getattr(p, field) for p in parts]
         return None if xs[0] is None else torch.cat(xs)
@@ -169,8 +171,15 @@ class SingleParentTask:
     and the label is ``π[s_{T-1}]``. Chapters 1 and 2.
     """
 
-    def __init__(self, S: int, T: int, parents: Sequence[int], alpha: float = 0.1, device="cpu",
-                 settings: SamplerSettings = DEFAULT_SETTINGS):
+    def __init__(
+        self,
+        S: int,
+        T: int,
+        parents: Sequence[int],
+        alpha: float = 0.1,
+        device="cpu",
+        settings: SamplerSettings = DEFAULT_SETTINGS,
+    ):
         self.S = check_vocab(S)
         self.T = check_length(T)
         self.parents = validate_parents(parents, T)
@@ -209,14 +218,17 @@ class SingleParentTask:
         g = generator_or_default(generator, self.device)
         S, dev, parts = self.S, self.device, []
         for c in _chunks(n, S * S, dev, self.settings):
-            gammas = start_gamma(self.alpha, (S, S, c), g, dev, settings=self.settings)  # batch last: P[b, a, m] = π_m[a, b]
+            gammas = start_gamma(
+                self.alpha, (S, S, c), g, dev, settings=self.settings
+            )  # batch last: P[b, a, m] = π_m[a, b]
             u, query = self._uniforms(c, g)  # drawn while the gamma worker runs
             P = normalise_rows_(gammas())
             parts.append(self._sample_given(P, u, query, return_law))
         return _concat(parts)
 
-    def sample_given_law(self, pi: torch.Tensor, n: int, generator: torch.Generator | None = None,
-                         return_law: bool = False) -> Batch:
+    def sample_given_law(
+        self, pi: torch.Tensor, n: int, generator: torch.Generator | None = None, return_law: bool = False
+    ) -> Batch:
         """Draw ``n`` sequences from a **given** transition matrix instead of the prior.
 
         ``pi`` is one stochastic matrix ``(S, S)`` shared by all sequences, or one per sequence
@@ -261,7 +273,7 @@ class SingleParentTask:
 
 
 class MultiParentTask:
-    """The multi-parent task (DESIGN 2.2; chapter 7): a DAG given as parent lists for positions ``0 … T``.
+    """The multi-parent task (the paper's Fig. 5/7): a DAG given as parent lists for positions ``0 … T``.
 
     Positions with ``k ≥ 1`` parents use one table ``π_k`` of shape ``(S^k, S)`` per sequence,
     rows i.i.d. ``Dirichlet(α)``; roots are uniform. The row of a position is its parents' tokens
@@ -269,8 +281,15 @@ class MultiParentTask:
     ``s_0 … s_{T-1}``; the label is the law of ``s_T`` given its parents.
     """
 
-    def __init__(self, S: int, T: int, parent_lists: Sequence[Sequence[int]], alpha: float = 0.1, device="cpu",
-                 settings: SamplerSettings = DEFAULT_SETTINGS):
+    def __init__(
+        self,
+        S: int,
+        T: int,
+        parent_lists: Sequence[Sequence[int]],
+        alpha: float = 0.1,
+        device="cpu",
+        settings: SamplerSettings = DEFAULT_SETTINGS,
+    ):
         self.S = check_vocab(S)
         self.T = check_length(T)
         self.parent_lists = validate_parent_lists(parent_lists, T)
@@ -314,14 +333,21 @@ class MultiParentTask:
         g = generator_or_default(generator, self.device)
         S, dev, parts = self.S, self.device, []
         for c in _chunks(n, sum(S ** (k + 1) for k in self.ks), dev, self.settings):
-            gammas = {k: start_gamma(self.alpha, (S, S**k, c), g, dev, settings=self.settings) for k in self.ks}  # batch last
+            gammas = {
+                k: start_gamma(self.alpha, (S, S**k, c), g, dev, settings=self.settings) for k in self.ks
+            }  # batch last
             u, roots = self._uniforms(c, g)  # drawn while the gamma worker runs
             tables = {k: normalise_rows_(draw()) for k, draw in gammas.items()}
             parts.append(self._sample_given(tables, u, roots, return_law))
         return _concat(parts)
 
-    def sample_given_law(self, tables: Mapping[int, torch.Tensor], n: int, generator: torch.Generator | None = None,
-                         return_law: bool = False) -> Batch:
+    def sample_given_law(
+        self,
+        tables: Mapping[int, torch.Tensor],
+        n: int,
+        generator: torch.Generator | None = None,
+        return_law: bool = False,
+    ) -> Batch:
         """Draw ``n`` sequences from **given** tables instead of the prior: ``tables[k]`` is ``(S^k, S)``
         (shared) or ``(n, S^k, S)`` for every ``k`` in ``self.ks``; rows must sum to 1."""
         n = check_positive_int("n", n, "the number of sequences")
@@ -337,8 +363,9 @@ class MultiParentTask:
         u = torch.rand(self.T - R, n, generator=g, device=self.device)
         return u, torch.randint(0, self.S, (R, n), generator=g, device=self.device)
 
-    def _sample_given(self, tables: dict[int, torch.Tensor], u: torch.Tensor, roots: torch.Tensor,
-                      return_law: bool) -> Batch:
+    def _sample_given(
+        self, tables: dict[int, torch.Tensor], u: torch.Tensor, roots: torch.Tensor, return_law: bool
+    ) -> Batch:
         """Tokens and labels given the tables ``{k: (S, S^k, n)}`` (batch last), the uniforms and the roots."""
         S, T, dev = self.S, self.T, self.device
         R, n = self._n_roots, roots.shape[-1]
@@ -355,7 +382,7 @@ class MultiParentTask:
 
         for k, lv, par in self._groups:
             rows = C[k].index_select(1, column(par).view(-1))
-            _inverse_cdf(rows, u[lv.start - R:lv.stop - R].view(-1), out=tokens[lv].view(-1))
+            _inverse_cdf(rows, u[lv.start - R : lv.stop - R].view(-1), out=tokens[lv].view(-1))
         k, target_parents = self._target
         labels = tables[k].view(S, -1).index_select(1, column(target_parents)).T.contiguous()
         tokens = _position_order(tokens, self._unorder)
@@ -378,8 +405,16 @@ class BatchStream:
     ``start=False`` the thread starts at :meth:`start` (after the caller has set up its threads).
     """
 
-    def __init__(self, task, batch_size: int, generator: torch.Generator, count: int, background: bool,
-                 ahead: int = 2, start: bool = True):
+    def __init__(
+        self,
+        task,
+        batch_size: int,
+        generator: torch.Generator,
+        count: int,
+        background: bool,
+        ahead: int = 2,
+        start: bool = True,
+    ):
         self._draw = lambda: (*task.sample(batch_size, generator), generator.get_state())
         self._count = count
         self._thread: threading.Thread | None = None

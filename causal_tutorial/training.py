@@ -27,9 +27,10 @@ import contextlib
 import math
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -105,8 +106,11 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """The configuration as plain data (what result files and checkpoints record)."""
         d = asdict(self)
-        d["stages"] = None if self.stages is None else [
-            {"params": list(s.params), "steps": s.steps, "lr": s.lr} for s in self.stages]
+        d["stages"] = (
+            None
+            if self.stages is None
+            else [{"params": list(s.params), "steps": s.steps, "lr": s.lr} for s in self.stages]
+        )
         del d["prefetch"]  # how batches are drawn, not which: not part of a run's identity
         return d
 
@@ -117,7 +121,9 @@ class TrainResult:
     final: dict = field(default_factory=dict)
 
 
-def draw_test_set(task, config: TrainConfig, device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_test_set(
+    task, config: TrainConfig, device: str | torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed test set of a run (chapter 4): ``config.test_size`` sequences of ``task`` drawn with
     a generator seeded by ``config.test_seed`` on ``device`` (by default the config's device)."""
     dev = resolve_device(config.device if device is None else device)
@@ -237,9 +243,12 @@ class _Run:
         model, (tokens, labels) = self.model, self.test_set
         model.eval()
         with torch.no_grad():
-            rec = {"step": self.step, "lr": lr,
-                   "train_loss": None if self.train_sum is None else float(self.train_sum) / self.train_count,
-                   "test_loss": float(model.loss(tokens, labels))}
+            rec = {
+                "step": self.step,
+                "lr": lr,
+                "train_loss": None if self.train_sum is None else float(self.train_sum) / self.train_count,
+                "test_loss": float(model.loss(tokens, labels)),
+            }
             if self.metrics is not None:
                 rec.update(self.metrics(model, tokens))
         model.train()
@@ -251,11 +260,19 @@ class _Run:
     def save(self, path: str | Path | None, opt: torch.optim.Optimizer) -> None:
         if path is not None:
             zero = torch.zeros(())
-            save_checkpoint(path, {
-                "fingerprint": self.fingerprint, "model": self.model.state_dict(), "optimizer": opt.state_dict(),
-                "generator": self.gen_state, "step": self.step, "history": self.history,
-                "train_sum": zero if self.train_sum is None else self.train_sum.cpu(),
-                "train_count": self.train_count})
+            save_checkpoint(
+                path,
+                {
+                    "fingerprint": self.fingerprint,
+                    "model": self.model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "generator": self.gen_state,
+                    "step": self.step,
+                    "history": self.history,
+                    "train_sum": zero if self.train_sum is None else self.train_sum.cpu(),
+                    "train_count": self.train_count,
+                },
+            )
 
     def restore(self, ck: dict, gen: torch.Generator, device: torch.device) -> dict:
         """Continue from a checkpoint; returns the optimiser state to load."""
@@ -301,8 +318,14 @@ def train(
     callbacks: list[Callback] = []
     if callback is not None:
         callbacks = list(callback) if isinstance(callback, (list, tuple)) else [callback]  # type: ignore[list-item]
-    run = _Run(model, (test[0].to(device), test[1].to(device)), metrics, callbacks,
-               _fingerprint(model, task, config), gen.get_state())
+    run = _Run(
+        model,
+        (test[0].to(device), test[1].to(device)),
+        metrics,
+        callbacks,
+        _fingerprint(model, task, config),
+        gen.get_state(),
+    )
     opt_state = run.restore(load_checkpoint(checkpoint_path, run.fingerprint, device), gen, device) if resume else None
     start, stages = run.step, config.all_stages()
     if start == 0:
@@ -317,8 +340,11 @@ def train(
     stream = BatchStream(task, config.batch_size, gen, config.steps - start, background, start=False)
     opt = None
     # While sampling runs in the background, the step gets one core fewer.
-    with _intra_op_threads(max(1, threads - 1) if background else threads), contextlib.closing(bar), \
-            contextlib.closing(stream) as batches:
+    with (
+        _intra_op_threads(max(1, threads - 1) if background else threads),
+        contextlib.closing(bar),
+        contextlib.closing(stream) as batches,
+    ):
         batches.start()
         stage_start = 0
         for stage in stages:

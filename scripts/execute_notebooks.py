@@ -44,8 +44,13 @@ def execute(path: Path, timeout: int = 900) -> float:
         c.metadata.pop("execution", None)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     t0 = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
     dt = time.perf_counter() - t0
     nbformat.write(nb, path)
     jupytext.write(nb, py, fmt="py:percent")

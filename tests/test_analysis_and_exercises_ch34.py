@@ -11,8 +11,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from causal_tutorial import analysis, plots  # noqa: E402
-from causal_tutorial.estimators import (in_context_estimator, matching_children_average,  # noqa: E402
-                                        readout_floor, soft_cross_entropy_from_logits)
+from causal_tutorial.estimators import (  # noqa: E402
+    in_context_estimator,
+    matching_children_average,
+    readout_floor,
+    soft_cross_entropy_from_logits,
+)
 from causal_tutorial.exercises.training import check_recovers_graph, check_zero_init_gradients  # noqa: E402
 from causal_tutorial.exercises.transformer import check_layer1_matrix, check_readout_constant  # noqa: E402
 from causal_tutorial.graphs import chain, icl_pairs, random_tree  # noqa: E402
@@ -30,6 +34,7 @@ def chain_batch():
 
 # ---- chapter 3 -----------------------------------------------------------------------------
 
+
 def test_residual_stream_holds_the_input_and_the_parents_token(chain_batch):
     tokens = chain_batch.tokens[:16]
     head = induction_head(S, T, chain(T), beta=30.0)
@@ -37,8 +42,8 @@ def test_residual_stream_holds_the_input_and_the_parents_token(chain_batch):
     blocks = dict(block_slices(S, T, (1, 1), 2))
     assert h1.shape == (16, T, 2 * (S + T))
     assert torch.equal(h1[..., blocks["tok"]], torch.nn.functional.one_hot(tokens, S).float())
-    gathered = h1[:, 1:T - 1, blocks["L1h0·tok"]]
-    torch.testing.assert_close(gathered, torch.nn.functional.one_hot(tokens[:, :T - 2], S).float(), atol=1e-6, rtol=0)
+    gathered = h1[:, 1 : T - 1, blocks["L1h0·tok"]]
+    torch.testing.assert_close(gathered, torch.nn.functional.one_hot(tokens[:, : T - 2], S).float(), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("parents", [chain(T), icl_pairs(T), random_tree(T, seed=2)], ids=["chain", "icl", "random"])
@@ -62,8 +67,12 @@ def test_query_layer2_output_is_the_matching_children_average(chain_batch):
 def test_smoothing_the_exact_average_gives_the_in_context_estimator(parents):
     tokens, _ = SingleParentTask(S, T, parents).sample(1024, torch.Generator().manual_seed(7))
     v, counts = matching_children_average(tokens, parents, S)
-    torch.testing.assert_close(analysis.smooth_like_estimator(v, counts, 0.3),
-                               in_context_estimator(tokens, parents, S, 0.3), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(
+        analysis.smooth_like_estimator(v, counts, 0.3),
+        in_context_estimator(tokens, parents, S, 0.3),
+        atol=1e-6,
+        rtol=1e-5,
+    )
 
 
 def test_hand_built_loss_settles_on_the_readout_floor_where_there_is_a_match(chain_batch):
@@ -84,7 +93,8 @@ def test_readout_loss_at_the_best_scale_is_the_floor(chain_batch):
     assert analysis.readout_loss(v, labels, c + 1.0) > float(floor)
     assert analysis.readout_loss(v, labels, c - 1.0) > float(floor)
     assert analysis.readout_loss(v, labels, c) == pytest.approx(
-        float(soft_cross_entropy_from_logits(c * v, labels)), abs=1e-6)
+        float(soft_cross_entropy_from_logits(c * v, labels)), abs=1e-6
+    )
 
 
 def test_ideal_readout_is_uniform_without_a_match_and_the_softmax_readout_otherwise(chain_batch):
@@ -105,7 +115,7 @@ def test_softmax_readout_of_agreeing_children_does_not_depend_on_their_number():
 def test_pick_example_returns_a_sequence_with_enough_matches(chain_batch):
     tokens = chain_batch.tokens
     i = analysis.pick_example(tokens, chain(T), S, min_matches=3)
-    assert analysis.matching_children_mask(tokens[i:i + 1], chain(T)).sum() >= 3
+    assert analysis.matching_children_mask(tokens[i : i + 1], chain(T)).sum() >= 3
     with pytest.raises(ValueError, match="min_matches"):
         analysis.pick_example(tokens[:4], chain(T), S, min_matches=T)
 
@@ -123,13 +133,13 @@ def test_chapter3_figures_draw(chain_batch):
 
 # ---- chapter 4 -----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def tiny_run():
     task = SingleParentTask(5, 8, chain(8), alpha=0.1)
     model = DisentangledTransformer(5, 8)
     snaps = analysis.ParameterSnapshots()
-    cfg = TrainConfig(steps=40, batch_size=128, optimizer="adamw", lr=0.05, eval_every=10, test_size=256,
-                      device="cpu")
+    cfg = TrainConfig(steps=40, batch_size=128, optimizer="adamw", lr=0.05, eval_every=10, test_size=256, device="cpu")
     res = train(model, task, cfg, metrics=analysis.parent_metrics(task), callback=snaps, progress=False)
     return task, model, snaps, res
 
@@ -145,8 +155,12 @@ def test_snapshots_keep_every_evaluation_and_rebuild_the_model(tiny_run):
 
 
 def test_lock_step_is_the_first_step_where_every_parent_is_recovered():
-    hist = [{"step": 0, "parent_recovered": 0.0}, {"step": 50, "parent_recovered": 0.0},
-            {"step": 100, "parent_recovered": 1.0}, {"step": 150, "parent_recovered": 1.0}]
+    hist = [
+        {"step": 0, "parent_recovered": 0.0},
+        {"step": 50, "parent_recovered": 0.0},
+        {"step": 100, "parent_recovered": 1.0},
+        {"step": 150, "parent_recovered": 1.0},
+    ]
     assert analysis.lock_step(hist) == 100
     assert analysis.lock_step(hist[:2]) is None
 
@@ -175,8 +189,11 @@ def test_chapter4_figures_draw(tiny_run):
 
 def _small_text(fig) -> list[tuple[str, float]]:
     fig.canvas.draw()  # makes the tick labels
-    return [(t.get_text(), t.get_fontsize()) for t in fig.findobj(matplotlib.text.Text)
-            if t.get_text().strip() and t.get_fontsize() < 8]
+    return [
+        (t.get_text(), t.get_fontsize())
+        for t in fig.findobj(matplotlib.text.Text)
+        if t.get_text().strip() and t.get_fontsize() < 8
+    ]
 
 
 def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(tiny_run, chain_batch, tmp_path, monkeypatch):
@@ -189,15 +206,34 @@ def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(tiny_run, cha
     tokens, labels = chain_batch.tokens[:256], chain_batch.labels[:256]
     run = {"history": res.history, "baselines": {"estimator": 1.0, "uniform": 1.6, "bayes": 0.9}}
     table = pd.DataFrame({"loss": [2.3, 1.77], "se": [0.0, 0.01]}, index=["uniform", "estimator"])
-    fam = pd.DataFrame({"roots": [1, 10], "uniform": [2.3, 2.3], "unigram": [2.7, 2.6], "unigram_se": [0.02, 0.02],
-                        "estimator": [1.77, 1.93], "estimator_se": [0.01, 0.01], "bayes": [1.77, 1.91],
-                        "bayes_se": [0.01, 0.01], "gap": [0.0, 0.02], "gap_se": [0.003, 0.009]}, index=["chain", "icl"])
-    mism = pd.DataFrame({"true graph": [1.77, 1.93], "chain graph": [1.77, 2.05], "uniform": [2.3, 2.3],
-                         "unigram": [2.7, 2.6]}, index=["chain", "icl"])
+    fam = pd.DataFrame(
+        {
+            "roots": [1, 10],
+            "uniform": [2.3, 2.3],
+            "unigram": [2.7, 2.6],
+            "unigram_se": [0.02, 0.02],
+            "estimator": [1.77, 1.93],
+            "estimator_se": [0.01, 0.01],
+            "bayes": [1.77, 1.91],
+            "bayes_se": [0.01, 0.01],
+            "gap": [0.0, 0.02],
+            "gap_se": [0.003, 0.009],
+        },
+        index=["chain", "icl"],
+    )
+    mism = pd.DataFrame(
+        {"true graph": [1.77, 1.93], "chain graph": [1.77, 2.05], "uniform": [2.3, 2.3], "unigram": [2.7, 2.6]},
+        index=["chain", "icl"],
+    )
     with torch.no_grad():
         hand_built = torch.softmax(head(tokens), -1)
-    by_count = analysis.loss_by_match_count(tokens, labels, chain(T), S, {
-        "estimator": in_context_estimator(tokens, chain(T), S, 0.1), "hand_built": hand_built})
+    by_count = analysis.loss_by_match_count(
+        tokens,
+        labels,
+        chain(T),
+        S,
+        {"estimator": in_context_estimator(tokens, chain(T), S, 0.1), "hand_built": hand_built},
+    )
     P = {a: np.full((S, S), 1 / S) for a in (0.1, 1.0, 10.0)}
     figures = {
         "loss_curve": lambda: plots.loss_curve(res.history, run["baselines"], title="a long title " * 12),
@@ -209,8 +245,9 @@ def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(tiny_run, cha
         "plot_transition_rows": lambda: plots.plot_transition_rows(P, title="rows"),
         "plot_token_sequences": lambda: plots.plot_token_sequences(chain_batch.tokens[:4], S=S, title="seq"),
         "plot_mixing": lambda: plots.plot_mixing({"α = 0.1": np.array([0.01, 0.2])}, {"GTH": np.array([1e-16])}, "m"),
-        "plot_bayes_convergence": lambda: plots.plot_bayes_convergence({16: (1.9, 0.01), 64: (1.8, 0.01)},
-                                                                      {"estimator": 1.77}),
+        "plot_bayes_convergence": lambda: plots.plot_bayes_convergence(
+            {16: (1.9, 0.01), 64: (1.8, 0.01)}, {"estimator": 1.77}
+        ),
         "plot_baselines": lambda: plots.plot_baselines(table, title="baselines"),
         "plot_family_baselines": lambda: plots.plot_family_baselines(fam, title="families"),
         "plot_gap_vs_roots": lambda: plots.plot_gap_vs_roots(fam, title="gap"),
@@ -221,22 +258,40 @@ def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(tiny_run, cha
         "plot_loss_vs_beta": lambda: plots.plot_loss_vs_beta([0, 1], [2.0, 1.9], {"estimator": 1.8}),
         "plot_counting": lambda: plots.plot_counting(S, 0.1, 2.5),
         "plot_snapshots": lambda: plots.plot_snapshots(snaps, [0, 20, 40], 5, 8, suptitle="snapshots"),
-        "plot_locking": lambda: plots.plot_locking(res.history, analysis.rows_on_parent(snaps, task.parents, 5), 6,
-                                                   20, suptitle="locking"),
+        "plot_locking": lambda: plots.plot_locking(
+            res.history, analysis.rows_on_parent(snaps, task.parents, 5), 6, 20, suptitle="locking"
+        ),
         "plot_by_match_count": lambda: plots.plot_by_match_count(
-            by_count, analysis.layer2_attention_by_count(head, tokens, chain(T)), suptitle="by count"),
+            by_count, analysis.layer2_attention_by_count(head, tokens, chain(T)), suptitle="by count"
+        ),
         "plot_book_vs_paper": lambda: plots.plot_book_vs_paper(run, run),
     }
-    not_figures = {"BaselineStyle", "BASELINES", "BASELINE_LABELS", "ROOT_COLOR", "QUERY_COLOR", "PAGE_WIDTH",
-                   "set_style", "experiment_figures"}
+    not_figures = {
+        "BaselineStyle",
+        "BASELINES",
+        "BASELINE_LABELS",
+        "ROOT_COLOR",
+        "QUERY_COLOR",
+        "PAGE_WIDTH",
+        "set_style",
+        "experiment_figures",
+    }
     assert set(figures) == set(plots.__all__) - not_figures, "every figure function of plots.py is checked here"
     closed = []
     monkeypatch.setattr(plt, "close", lambda fig=None: closed.append(fig))  # keep experiment_figures' figures
     with matplotlib.rc_context({"figure.max_open_warning": 0}):
         plots.set_style()
         made = {name: make() for name, make in figures.items()}
-        plots.experiment_figures({"experiment": "chain", "scale": "test", "history": res.history,
-                                  "baselines": run["baselines"], "A1_position_block": torch.eye(8).numpy()}, tmp_path)
+        plots.experiment_figures(
+            {
+                "experiment": "chain",
+                "scale": "test",
+                "history": res.history,
+                "baselines": run["baselines"],
+                "A1_position_block": torch.eye(8).numpy(),
+            },
+            tmp_path,
+        )
         made.update({f"experiment_figures[{i}]": fig for i, fig in enumerate(closed)})
         assert len(closed) == 2
         for name, obj in made.items():
@@ -248,6 +303,7 @@ def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(tiny_run, cha
 
 
 # ---- exercise checks -----------------------------------------------------------------------
+
 
 def test_check_layer1_matrix_accepts_the_parent_block_and_rejects_a_shifted_one():
     assert check_layer1_matrix(induction_head(S, T, icl_pairs(T), beta=20.0).head(1))

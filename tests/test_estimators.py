@@ -7,11 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-from causal_tutorial.estimators import (baseline_losses, bayes_loss_curve, bayes_predictor,
-                                        in_context_estimator, k_parent_estimator, matching_children_average,
-                                        one_parent_estimator, readout_floor, soft_cross_entropy,
-                                        soft_cross_entropy_from_logits, transition_counts, unigram_predictor,
-                                        uniform_predictor)
+from causal_tutorial.estimators import (
+    baseline_losses,
+    bayes_loss_curve,
+    bayes_predictor,
+    in_context_estimator,
+    k_parent_estimator,
+    matching_children_average,
+    one_parent_estimator,
+    readout_floor,
+    soft_cross_entropy,
+    soft_cross_entropy_from_logits,
+    transition_counts,
+    uniform_predictor,
+    unigram_predictor,
+)
 from causal_tutorial.graphs import chain, icl_pairs, make_parents, multi_parent_dag
 from causal_tutorial.priors import gth_back_substitute, gth_eliminate_, gth_reduce_first_rows_, stationary_distribution
 from causal_tutorial.tasks import MultiParentTask, SingleParentTask
@@ -49,6 +59,7 @@ def _brute_estimator(seq, parents, count_roots=False):
 
 
 # ---- brute force --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("parents", TINY_GRAPHS)
 def test_estimator_both_root_rules_and_counts_equal_brute_force_loops(parents):
@@ -156,6 +167,7 @@ def test_k_parent_estimator_is_the_posterior_mean_by_monte_carlo():
 
 # ---- the loss -----------------------------------------------------------------------------------
 
+
 def test_soft_cross_entropy_is_the_formula_and_the_logits_variant_agrees():
     z = torch.randn(5, S, generator=torch.Generator().manual_seed(0))
     y = torch.softmax(torch.randn(5, S, generator=torch.Generator().manual_seed(1)), -1)
@@ -177,6 +189,7 @@ def test_uniform_prediction_costs_log_S_on_any_labels():
 
 
 # ---- the read-out floor ---------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def chain_batch():
@@ -206,6 +219,7 @@ def test_readout_floor_finds_a_negative_scale_when_the_labels_avoid_v():
 
 # ---- the Bayes predictor --------------------------------------------------------------------------
 
+
 def _exact_posterior_mean_s2(seq, parents):
     """E[π[q] | seq] for S=2, α=1 by 200×200 Gauss–Legendre quadrature over p = π[0,1], r = π[1,0]."""
     x, w = np.polynomial.legendre.leggauss(200)
@@ -225,9 +239,14 @@ def test_bayes_predictor_matches_exact_integration_for_two_tokens(row_draws):
     parents = (-1, 0, -1, 2, -1)  # three roots: the posterior is far from conjugate
     seqs = torch.tensor(list(itertools.product([0, 1], repeat=6)))
     exact = np.stack([_exact_posterior_mean_s2(s, parents) for s in seqs.tolist()])[:, 0]
-    runs = torch.stack([bayes_predictor(seqs, parents, 2, 1.0, n_draws=256, row_draws=row_draws,
-                                        generator=torch.Generator().manual_seed(seed))[0][:, 0]
-                        for seed in range(16)]).double()
+    runs = torch.stack(
+        [
+            bayes_predictor(
+                seqs, parents, 2, 1.0, n_draws=256, row_draws=row_draws, generator=torch.Generator().manual_seed(seed)
+            )[0][:, 0]
+            for seed in range(16)
+        ]
+    ).double()
     z = (runs.mean(0).numpy() - exact) / (runs.std(0) / math.sqrt(len(runs))).numpy()  # Monte-Carlo z-scores
     assert np.abs(z).max() < 5 and (z**2).mean() < 1.8, z
     conj = in_context_estimator(seqs, parents, 2, 1.0)[:, 0].numpy()
@@ -273,8 +292,9 @@ def test_bayes_predictor_beats_the_estimator_on_icl_pairs_and_reports_a_valid_es
     tokens, labels = icl_batch
     f, ess = bayes_predictor(tokens, icl_pairs(20), 10, 0.1, n_draws=64, generator=torch.Generator().manual_seed(1))
     assert f.shape == (3000, 10) and torch.allclose(f.sum(-1), torch.ones(3000), atol=1e-5)
-    diff = (soft_cross_entropy(f, labels, "none")
-            - soft_cross_entropy(in_context_estimator(tokens, icl_pairs(20), 10, 0.1), labels, "none"))
+    diff = soft_cross_entropy(f, labels, "none") - soft_cross_entropy(
+        in_context_estimator(tokens, icl_pairs(20), 10, 0.1), labels, "none"
+    )
     assert float(diff.mean()) < -2 * float(diff.std() / math.sqrt(len(diff)))
     assert torch.all(ess >= 1 - 1e-4) and torch.all(ess <= 64 + 1e-3)
 
@@ -290,12 +310,14 @@ def test_bayes_predictor_is_deterministic_given_the_generator():
 
 def test_bayes_loss_curve_falls_with_more_draws(icl_batch):
     tokens, labels = icl_batch.tokens[:300], icl_batch.labels[:300]
-    curve = bayes_loss_curve(tokens, labels, icl_pairs(20), 10, 0.1, draws=(2, 64), row_draws=4,
-                             generator=torch.Generator().manual_seed(2))
+    curve = bayes_loss_curve(
+        tokens, labels, icl_pairs(20), 10, 0.1, draws=(2, 64), row_draws=4, generator=torch.Generator().manual_seed(2)
+    )
     assert set(curve) == {2, 64} and curve[2][0] > curve[64][0] + 0.05 and curve[64][1] > 0
 
 
 # ---- everything at once -------------------------------------------------------------------------
+
 
 def test_baseline_losses_report_every_key_with_standard_errors():
     task = SingleParentTask(10, 20, make_parents("random", 20, seed=0))

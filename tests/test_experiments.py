@@ -15,7 +15,14 @@ SINGLE_KEYS = {"uniform", "unigram", "estimator", "estimator_roots_counted", "ba
 def test_paper_scale_is_exactly_the_papers_settings():
     c = EXPERIMENTS["chain"].config("paper", device="cpu")
     assert (c.steps, c.batch_size, c.optimizer, c.lr, c.schedule, c.weight_decay, c.test_size) == (
-        2**17, 1024, "sgd", 1.0, "cosine", 0.0, 2**16)
+        2**17,
+        1024,
+        "sgd",
+        1.0,
+        "cosine",
+        0.0,
+        2**16,
+    )
     m = EXPERIMENTS["multiparent"]
     c = m.config("paper", device="cpu")
     assert (m.S, m.T, m.heads, m.init_std) == (5, 32, (2, 1), 1e-4)
@@ -51,10 +58,13 @@ def test_book_scale_chain_recovers_the_chain_and_reaches_the_estimator_line():
     assert res["final"]["test_loss"] - res["baselines"]["estimator"] < 0.08
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["run", "nope", "--scale", "test"], "unknown experiment"),
-    (["run", "chain", "--device", "tpu", "--scale", "test"], "device must be"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["run", "nope", "--scale", "test"], "unknown experiment"),
+        (["run", "chain", "--device", "tpu", "--scale", "test"], "device must be"),
+    ],
+)
 def test_cli_bad_input_names_the_argument(argv, match, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path)]) == 2
     assert match in capsys.readouterr().err

@@ -167,7 +167,8 @@ def test_model_loss_is_the_plain_loss_with_the_plain_gradients(heads):
     model = make_model(S, T, heads, 0.5)
     tokens, labels = make_batch(S, T)
     loss_plain, g_plain = loss_and_grads(
-        model, lambda: soft_cross_entropy_from_logits(model.forward_plain(tokens), labels))
+        model, lambda: soft_cross_entropy_from_logits(model.forward_plain(tokens), labels)
+    )
     loss_train, g_train = loss_and_grads(model, lambda: model.loss(tokens, labels))
     torch.testing.assert_close(loss_train, loss_plain)
     assert_grads_close(g_train, g_plain)

@@ -42,14 +42,19 @@ def test_the_first_cell_installs_the_package_in_a_fresh_environment_and_imports_
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy(ROOT / "pyproject.toml", repo / "pyproject.toml")
-    shutil.copytree(ROOT / "causal_tutorial", repo / "causal_tutorial",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        ROOT / "causal_tutorial", repo / "causal_tutorial", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     (repo / "book").mkdir()
     venv = tmp_path / "venv"
     subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
-    fresh_site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                check=True, capture_output=True, text=True).stdout.strip()
+    fresh_site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     Path(fresh_site, "book_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTHONPATH", "VIRTUAL_ENV")}
     env.update(MPLBACKEND="Agg", CI="true", PIP_DISABLE_PIP_VERSION_CHECK="1")
@@ -58,8 +63,9 @@ def test_the_first_cell_installs_the_package_in_a_fresh_environment_and_imports_
     assert before.stdout.strip() == "None", "the fresh environment must not have the package yet"
     cell = _first_code_cell(NOTEBOOKS[0])
     check = "\nimport causal_tutorial\nprint('IMPORTED FROM', causal_tutorial.__file__)\n"
-    run = subprocess.run([str(py), "-c", cell + check], cwd=repo / "book", env=env, capture_output=True,
-                         text=True, timeout=600)
+    run = subprocess.run(
+        [str(py), "-c", cell + check], cwd=repo / "book", env=env, capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     where = run.stdout.split("IMPORTED FROM", 1)[1].strip()
     assert where.startswith(str(venv)), f"imported from {where}, not from the fresh environment"

@@ -8,16 +8,29 @@ sets); the survival function of the chi-square law is ``gammaincc(k/2, x/2)`` (n
 import pytest
 import torch
 
-from causal_tutorial.graphs import (FAMILIES, adjacency, chain, depth_levels, icl_pairs, make_parents,
-                                    multi_adjacency, multi_parent_dag, parent_depths, random_forest, random_tree,
-                                    validate_parent_lists, validate_parents)
+from causal_tutorial.graphs import (
+    FAMILIES,
+    adjacency,
+    chain,
+    depth_levels,
+    icl_pairs,
+    make_parents,
+    multi_adjacency,
+    multi_parent_dag,
+    parent_depths,
+    random_forest,
+    random_tree,
+    validate_parent_lists,
+    validate_parents,
+)
 
 P_MIN = 1e-3
 
 
 def chi2_sf(stat: float, dof: int) -> float:
-    return float(torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64),
-                                         torch.tensor(stat / 2, dtype=torch.float64)))
+    return float(
+        torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64), torch.tensor(stat / 2, dtype=torch.float64))
+    )
 
 
 def pooled_gof_pvalue(tables: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
@@ -62,8 +75,9 @@ def test_random_tree_parents_are_independent_and_uniform_on_root_and_earlier_pos
     and the pairs (parents[3], parents[4]) uniform on their 4 × 5 grid (independence)."""
     T, seeds = 8, 3000
     draws = torch.tensor([random_tree(T, seed=s) for s in range(seeds)]) + 1  # 0 = root
-    tables = [(torch.bincount(draws[:, i], minlength=i + 1), torch.full((i + 1,), 1 / (i + 1)))
-              for i in range(1, T - 1)]
+    tables = [
+        (torch.bincount(draws[:, i], minlength=i + 1), torch.full((i + 1,), 1 / (i + 1))) for i in range(1, T - 1)
+    ]
     assert pooled_gof_pvalue(tables) > P_MIN
     pairs = torch.bincount(draws[:, 3] * 5 + draws[:, 4], minlength=20)
     assert pooled_gof_pvalue([(pairs, torch.full((20,), 1 / 20))]) > P_MIN
@@ -74,12 +88,19 @@ def test_random_tree_law_test_has_power():
     """A tree that never picks the root would fail the same test."""
     T, seeds = 8, 3000
     draws = torch.tensor([random_tree(T, seed=s) for s in range(seeds)]) + 1
-    wrong = [(torch.bincount(draws[:, i], minlength=i + 1),
-              torch.cat([torch.zeros(1) + 1e-3, torch.full((i,), (1 - 1e-3) / i)])) for i in range(1, T - 1)]
+    wrong = [
+        (
+            torch.bincount(draws[:, i], minlength=i + 1),
+            torch.cat([torch.zeros(1) + 1e-3, torch.full((i,), (1 - 1e-3) / i)]),
+        )
+        for i in range(1, T - 1)
+    ]
     with pytest.raises(AssertionError):  # expected counts of the root are below 5: refuses
         pooled_gof_pvalue(wrong)
-    skewed = [(torch.bincount(draws[:, i], minlength=i + 1),
-               torch.cat([torch.full((1,), 0.5), torch.full((i,), 0.5 / i)])) for i in range(1, T - 1)]
+    skewed = [
+        (torch.bincount(draws[:, i], minlength=i + 1), torch.cat([torch.full((1,), 0.5), torch.full((i,), 0.5 / i)]))
+        for i in range(1, T - 1)
+    ]
     assert pooled_gof_pvalue(skewed) < 1e-6
 
 
@@ -88,8 +109,10 @@ def test_random_forest_keeps_a_uniform_parent_with_probability_one_half():
     T, seeds = 8, 3000
     draws = torch.tensor([random_forest(T, seed=s) for s in range(seeds)]) + 1
     assert (draws[:, 0] == 0).all()
-    tables = [(torch.bincount(draws[:, i], minlength=i + 1),
-               torch.cat([torch.full((1,), 0.5), torch.full((i,), 0.5 / i)])) for i in range(1, T - 1)]
+    tables = [
+        (torch.bincount(draws[:, i], minlength=i + 1), torch.cat([torch.full((1,), 0.5), torch.full((i,), 0.5 / i)]))
+        for i in range(1, T - 1)
+    ]
     assert pooled_gof_pvalue(tables) > P_MIN
 
 
@@ -139,15 +162,18 @@ def test_depths_and_levels_follow_the_edges():
 
 
 # --- bad input --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("parents, T, match", [
-    ((-1, 1, 0), None, r"parents\[1\] = 1 is invalid: a parent must be -1 \(root\) or an earlier position 0..0"),
-    ((-1, 0, 5), None, r"parents\[2\] = 5 is invalid"),
-    ((-1, 0, 2), None, r"parents\[2\] = 2 is invalid"),  # a position cannot be its own parent
-    ((-1, 0, -2), None, r"parents\[2\] = -2 is invalid"),
-    ((0, -1, 0), None, r"parents\[0\] = 0 is invalid"),  # position 0 must be a root
-    ((-1, 0, 1), 6, r"parents must have length T-1 = 5 for T=6, got length 3"),
-    ((-1,), None, r"parents must have length T-1 >= 2"),
-])
+@pytest.mark.parametrize(
+    "parents, T, match",
+    [
+        ((-1, 1, 0), None, r"parents\[1\] = 1 is invalid: a parent must be -1 \(root\) or an earlier position 0..0"),
+        ((-1, 0, 5), None, r"parents\[2\] = 5 is invalid"),
+        ((-1, 0, 2), None, r"parents\[2\] = 2 is invalid"),  # a position cannot be its own parent
+        ((-1, 0, -2), None, r"parents\[2\] = -2 is invalid"),
+        ((0, -1, 0), None, r"parents\[0\] = 0 is invalid"),  # position 0 must be a root
+        ((-1, 0, 1), 6, r"parents must have length T-1 = 5 for T=6, got length 3"),
+        ((-1,), None, r"parents must have length T-1 >= 2"),
+    ],
+)
 def test_bad_parent_arrays_name_the_entry_and_the_rule(parents, T, match):
     with pytest.raises(ValueError, match=match):
         validate_parents(parents, T)
@@ -161,15 +187,18 @@ def test_parent_arrays_must_hold_ints():
     assert validate_parents(torch.tensor([-1, 0, 0])) == (-1, 0, 0)
 
 
-@pytest.mark.parametrize("lists, T, match", [
-    (((), (0,), (2,), (1,)), None, r"parent_lists\[2\] contains 2: parents must be earlier positions 0..1"),
-    (((), (0,), (3,), (1,)), None, r"parent_lists\[2\] contains 3: .*would make a cycle"),
-    (((), (0,), (-1,), (1,)), None, r"parent_lists\[2\] contains -1: positions are non-negative"),
-    (((), (0,), (1, 1), (2,)), None, r"parent_lists\[2\] = \(1, 1\) repeats a parent"),
-    (((), (0,), (1,), ()), None, r"parent_lists\[-1\] \(the target\) must have at least one parent"),
-    (((), (0,), (1,)), 5, r"parent_lists must have length T\+1 = 6 for T=5"),
-    (((), (0,)), None, r"parent_lists must have length T\+1 >= 3"),
-])
+@pytest.mark.parametrize(
+    "lists, T, match",
+    [
+        (((), (0,), (2,), (1,)), None, r"parent_lists\[2\] contains 2: parents must be earlier positions 0..1"),
+        (((), (0,), (3,), (1,)), None, r"parent_lists\[2\] contains 3: .*would make a cycle"),
+        (((), (0,), (-1,), (1,)), None, r"parent_lists\[2\] contains -1: positions are non-negative"),
+        (((), (0,), (1, 1), (2,)), None, r"parent_lists\[2\] = \(1, 1\) repeats a parent"),
+        (((), (0,), (1,), ()), None, r"parent_lists\[-1\] \(the target\) must have at least one parent"),
+        (((), (0,), (1,)), 5, r"parent_lists must have length T\+1 = 6 for T=5"),
+        (((), (0,)), None, r"parent_lists must have length T\+1 >= 3"),
+    ],
+)
 def test_bad_parent_lists_name_the_entry_and_the_rule(lists, T, match):
     with pytest.raises(ValueError, match=match):
         validate_parent_lists(lists, T)

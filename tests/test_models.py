@@ -5,11 +5,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from causal_tutorial.estimators import (in_context_estimator, matching_children_average, readout_floor,
-                                        soft_cross_entropy_from_logits)
+from causal_tutorial.estimators import (
+    in_context_estimator,
+    matching_children_average,
+    readout_floor,
+    soft_cross_entropy_from_logits,
+)
 from causal_tutorial.graphs import chain, icl_pairs, random_tree
-from causal_tutorial.models import (DisentangledTransformer, ReducedModel, StandardTransformer, block_slices,
-                                    induction_head)
+from causal_tutorial.models import (
+    DisentangledTransformer,
+    ReducedModel,
+    StandardTransformer,
+    block_slices,
+    induction_head,
+)
 from causal_tutorial.tasks import SingleParentTask
 
 S, T = 10, 20
@@ -26,7 +35,7 @@ def _layer2_token_average(model, tokens):
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens)
     d1 = model.widths[1]  # layer 2's output [h1, attn(h1; A2) h1] starts its head's block at d1
-    return cache["resid", 2][:, -1, d1:d1 + model.S]
+    return cache["resid", 2][:, -1, d1 : d1 + model.S]
 
 
 def test_widths_grow_by_concatenation():
@@ -64,8 +73,10 @@ def test_induction_head_layer2_becomes_the_matching_children_average(chain_batch
     tokens = chain_batch.tokens
     v, counts = matching_children_average(tokens, chain(T), S)
     hit = counts > 0  # with no matching child the circuit averages all children instead
-    err = [(_layer2_token_average(induction_head(S, T, chain(T), beta=b), tokens)[hit] - v[hit]).abs().max().item()
-           for b in (4.0, 8.0, 16.0, 32.0)]
+    err = [
+        (_layer2_token_average(induction_head(S, T, chain(T), beta=b), tokens)[hit] - v[hit]).abs().max().item()
+        for b in (4.0, 8.0, 16.0, 32.0)
+    ]
     assert err == sorted(err, reverse=True), f"error should shrink as beta grows: {err}"
     assert err[-1] < 1e-5
 
@@ -86,8 +97,10 @@ def test_induction_head_loss_approaches_the_readout_floor(chain_batch):
     hit = counts > 0
     floor, c = readout_floor(tokens[hit], labels[hit], chain(T), S)
     with torch.no_grad():
-        gaps = [abs(float(induction_head(S, T, chain(T), beta=b, c=c).loss(tokens[hit], labels[hit])) - floor)
-                for b in (6.0, 12.0, 32.0)]
+        gaps = [
+            abs(float(induction_head(S, T, chain(T), beta=b, c=c).loss(tokens[hit], labels[hit])) - floor)
+            for b in (6.0, 12.0, 32.0)
+        ]
     assert gaps == sorted(gaps, reverse=True) and gaps[-1] < 1e-4, gaps
 
 
@@ -132,7 +145,7 @@ def test_reduced_model_predicts_a_distribution_with_a_floor():
 
 def test_reduced_model_logits_are_the_log_of_its_probability_formula():
     """softmax(logits) is (1 - eps) Σ_j a_j e_{s_j} + eps/S, with a the query's layer-2 attention on
-    ê_j = Σ_k softmax(mask(A1))_{jk} e_{s_k} scored by e_{s_{T-1}}ᵀ A2 ê_j (chapter 5)."""
+    ê_j = Σ_k softmax(mask(A1))_{jk} e_{s_k} scored by e_{s_{T-1}}ᵀ A2 ê_j (the paper's Algorithm 1)."""
     eps = 1e-2
     m = ReducedModel(S, T, beta0=0.5, eps=eps)
     g = torch.Generator().manual_seed(4)
@@ -194,8 +207,12 @@ def _models(S=6, T=7):
     std = StandardTransformer(S, T, d=8, layers=3, generator=g)
     with torch.no_grad():
         std.W.copy_(torch.randn(std.W.shape, generator=g))
-    return {"disentangled": dis, "deep": DisentangledTransformer(S, T, heads=(1, 2, 1), init_std=0.5, generator=g),
-            "reduced": red, "standard": std}
+    return {
+        "disentangled": dis,
+        "deep": DisentangledTransformer(S, T, heads=(1, 2, 1), init_std=0.5, generator=g),
+        "reduced": red,
+        "standard": std,
+    }
 
 
 MODELS = ["disentangled", "deep", "reduced", "standard"]
@@ -233,8 +250,9 @@ def test_run_with_cache_holds_causal_attention_and_the_residual_streams(name):
     tokens = torch.randint(0, 6, (5, 7))
     logits, cache = m.run_with_cache(tokens)
     L = len(m.heads)
-    assert set(cache) == ({("attn", l, h) for l in range(1, L + 1) for h in range(m.heads[l - 1])}
-                          | {("resid", l) for l in range(L + 1)})
+    assert set(cache) == (
+        {("attn", l, h) for l in range(1, L + 1) for h in range(m.heads[l - 1])} | {("resid", l) for l in range(L + 1)}
+    )
     for l in range(L + 1):
         assert cache["resid", l].shape == (5, 7, m.widths[l])
     for key, att in cache.items():
@@ -286,8 +304,9 @@ def test_every_loss_is_the_soft_cross_entropy_of_its_logits(name):
         want = -(labels * torch.log_softmax(logits, -1)).sum(-1)
         torch.testing.assert_close(m.loss(tokens, labels), want.mean(), rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(m.loss(tokens, labels, reduction="none"), want, rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(m.loss(tokens, labels), soft_cross_entropy_from_logits(logits, labels),
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            m.loss(tokens, labels), soft_cross_entropy_from_logits(logits, labels), rtol=1e-5, atol=1e-6
+        )
     with pytest.raises(ValueError, match="reduction"):
         m.loss(tokens, labels, reduction="sum")
     loss = m.loss(tokens, labels)
@@ -323,8 +342,11 @@ def test_head_names_the_books_matrices():
 
 
 def test_param_groups_of_the_disentangled_and_reduced_models():
-    assert DisentangledTransformer(S, T, heads=(2, 1)).param_groups() == {"A1": ["A.0", "A.1"], "A2": ["A.2"],
-                                                                         "W": ["W"]}
+    assert DisentangledTransformer(S, T, heads=(2, 1)).param_groups() == {
+        "A1": ["A.0", "A.1"],
+        "A2": ["A.2"],
+        "W": ["W"],
+    }
     red = ReducedModel(S, T)
     assert red.param_groups() == {"A1": ["A1"], "A2": ["A2"]}
     assert sorted(n for g in red.param_groups().values() for n in g) == sorted(n for n, _ in red.named_parameters())

@@ -18,7 +18,8 @@ def test_notebook_and_percent_script_have_the_same_cells(nb_path):
     py_path = nb_path.with_suffix(".py")
     assert py_path.exists(), f"{nb_path.name} has no py:percent twin {py_path.name}; run `make sync`"
     assert _cells(jupytext.read(nb_path)) == _cells(jupytext.read(py_path)), (
-        f"{nb_path.name} and {py_path.name} differ; run `make sync`")
+        f"{nb_path.name} and {py_path.name} differ; run `make sync`"
+    )
 
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)

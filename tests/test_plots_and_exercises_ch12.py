@@ -13,10 +13,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from causal_tutorial import plots  # noqa: E402
 from causal_tutorial.estimators import in_context_estimator, unigram_predictor  # noqa: E402
-from causal_tutorial.exercises.graphs import (check_expected_roots, check_interleaved_chains,  # noqa: E402
-                                              check_needs_graph)
-from causal_tutorial.exercises.markov import (check_chain_estimator, check_power_iteration,  # noqa: E402
-                                              check_unigram_loss_reason)
+from causal_tutorial.exercises.graphs import check_expected_roots, check_interleaved_chains, check_needs_graph  # noqa: E402
+from causal_tutorial.exercises.markov import check_chain_estimator, check_power_iteration, check_unigram_loss_reason  # noqa: E402
 from causal_tutorial.graphs import chain, icl_pairs, random_forest, random_tree  # noqa: E402
 from causal_tutorial.priors import stationary_distribution  # noqa: E402
 
@@ -31,8 +29,12 @@ def close_figures():
 
 # ---- figures ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("parents", [chain(T), icl_pairs(T), random_tree(T, seed=1), random_forest(T, seed=2)],
-                         ids=["chain", "icl", "random", "forest"])
+
+@pytest.mark.parametrize(
+    "parents",
+    [chain(T), icl_pairs(T), random_tree(T, seed=1), random_forest(T, seed=2)],
+    ids=["chain", "icl", "random", "forest"],
+)
 def test_draw_parents_draws_one_arc_per_child_and_marks_roots(parents):
     ax = plots.draw_parents(parents, tokens=list(range(T)))
     n_children = sum(p >= 0 for p in parents)
@@ -77,18 +79,32 @@ def test_gallery_and_chapter_figures_draw_without_error():
     assert ax.get_xlabel() and ax.get_ylabel()
     table = pd.DataFrame({"loss": [2.3, 1.77], "se": [0.0, 0.01]}, index=["uniform", "estimator"])
     assert plots.plot_baselines(table, title="baselines").get_title() == "baselines"
-    fam = pd.DataFrame({"roots": [1, 10], "uniform": [2.3, 2.3], "unigram": [2.7, 2.6], "unigram_se": [0.02, 0.02],
-                        "estimator": [1.77, 1.93], "estimator_se": [0.01, 0.01], "bayes": [1.77, 1.91],
-                        "bayes_se": [0.01, 0.01], "gap": [0.0, 0.02], "gap_se": [0.003, 0.009]},
-                       index=["chain", "icl"])
+    fam = pd.DataFrame(
+        {
+            "roots": [1, 10],
+            "uniform": [2.3, 2.3],
+            "unigram": [2.7, 2.6],
+            "unigram_se": [0.02, 0.02],
+            "estimator": [1.77, 1.93],
+            "estimator_se": [0.01, 0.01],
+            "bayes": [1.77, 1.91],
+            "bayes_se": [0.01, 0.01],
+            "gap": [0.0, 0.02],
+            "gap_se": [0.003, 0.009],
+        },
+        index=["chain", "icl"],
+    )
     assert plots.plot_family_baselines(fam, title="families").get_title() == "families"
     assert plots.plot_gap_vs_roots(fam, title="gap").get_xlabel() == "number of roots in the graph"
-    mism = pd.DataFrame({"true graph": [1.77, 1.93], "chain graph": [1.77, 2.05], "uniform": [2.3, 2.3],
-                         "unigram": [2.7, 2.6]}, index=["chain", "icl"])
+    mism = pd.DataFrame(
+        {"true graph": [1.77, 1.93], "chain graph": [1.77, 2.05], "uniform": [2.3, 2.3], "unigram": [2.7, 2.6]},
+        index=["chain", "icl"],
+    )
     assert len(plots.plot_graph_mismatch(mism, title="mismatch").patches) == 4
 
 
 # ---- chapter 1 exercises ---------------------------------------------------------------------
+
 
 def _bigram(tokens, S, alpha):
     match = (tokens[:, :-2] == tokens[:, -1:]).float()
@@ -98,7 +114,9 @@ def _bigram(tokens, S, alpha):
 
 def test_check_chain_estimator_accepts_the_bigram_estimator():
     assert check_chain_estimator(_bigram)
-    assert check_chain_estimator(lambda tokens, S, alpha: in_context_estimator(tokens, chain(tokens.shape[1]), S, alpha))
+    assert check_chain_estimator(
+        lambda tokens, S, alpha: in_context_estimator(tokens, chain(tokens.shape[1]), S, alpha)
+    )
 
 
 def test_check_chain_estimator_rejects_counting_the_query_pair():
@@ -163,13 +181,21 @@ def test_check_unigram_loss_reason_accepts_b_only():
 
 # ---- chapter 2 exercises ---------------------------------------------------------------------
 
+
 def test_check_interleaved_chains_accepts_the_answer():
     assert check_interleaved_chains([-1, -1] + [i - 2 for i in range(2, T - 1)])
 
 
-@pytest.mark.parametrize("wrong", [chain(T), [-1] + [i - 2 if i >= 2 else -1 for i in range(1, T - 1)][:-1],
-                                   [-1, 0] + [i - 2 for i in range(2, T - 1)], [-1, -1, 3]],
-                         ids=["chain", "short", "second-root-missing", "invalid"])
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        chain(T),
+        [-1] + [i - 2 if i >= 2 else -1 for i in range(1, T - 1)][:-1],
+        [-1, 0] + [i - 2 for i in range(2, T - 1)],
+        [-1, -1, 3],
+    ],
+    ids=["chain", "short", "second-root-missing", "invalid"],
+)
 def test_check_interleaved_chains_rejects_wrong_arrays(wrong):
     with pytest.raises(AssertionError):
         check_interleaved_chains(wrong)

@@ -38,8 +38,9 @@ P_MIN = 1e-3  # false-alarm rate of each statistical test (over seeds)
 # --- chi-square machinery -----------------------------------------------------------------------
 def chi2_sf(stat: float, dof: int) -> float:
     """P(χ²_dof > stat) = Q(dof/2, stat/2), the regularised upper incomplete gamma function."""
-    return float(torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64),
-                                         torch.tensor(stat / 2, dtype=torch.float64)))
+    return float(
+        torch.special.gammaincc(torch.tensor(dof / 2, dtype=torch.float64), torch.tensor(stat / 2, dtype=torch.float64))
+    )
 
 
 def gof_pvalue(counts: torch.Tensor, probs: torch.Tensor) -> float:
@@ -94,10 +95,9 @@ def reference_stationary(P: torch.Tensor) -> torch.Tensor:
 
 
 # A fixed transition matrix with every entry >= 0.05 (so the chi-square approximation holds).
-PI4 = torch.tensor([[0.70, 0.10, 0.15, 0.05],
-                    [0.20, 0.50, 0.05, 0.25],
-                    [0.05, 0.30, 0.40, 0.25],
-                    [0.25, 0.25, 0.25, 0.25]])
+PI4 = torch.tensor(
+    [[0.70, 0.10, 0.15, 0.05], [0.20, 0.50, 0.05, 0.25], [0.05, 0.30, 0.40, 0.25], [0.25, 0.25, 0.25, 0.25]]
+)
 
 
 # --- the stationary law -------------------------------------------------------------------------
@@ -132,11 +132,14 @@ ADVERSARIAL = {
     "five blocks, coupling 1e-6": _block_chain(10, 5, 1e-6, 1),
     "two blocks, coupling 1e-5": _block_chain(10, 2, 1e-5, 2),
     # a nearly absorbing state: leaves with probability 3e-7, is entered with probability ~1e-3
-    "nearly absorbing state": torch.tensor([[1 - 3e-7, 1e-7, 2e-7, 0.0], [1e-3, 0.5, 0.3, 0.2 - 1e-3],
-                                            [0.0, 0.4, 0.6, 0.0], [0.0, 0.1, 0.1, 0.8]], dtype=torch.float64),
+    "nearly absorbing state": torch.tensor(
+        [[1 - 3e-7, 1e-7, 2e-7, 0.0], [1e-3, 0.5, 0.3, 0.2 - 1e-3], [0.0, 0.4, 0.6, 0.0], [0.0, 0.1, 0.1, 0.8]],
+        dtype=torch.float64,
+    ),
     # a cycle 0 → 1 → 2 → 0 that is almost deterministic, with tiny leaks back
-    "near-deterministic cycle": torch.tensor([[1e-6, 1 - 2e-6, 1e-6], [2e-7, 1e-7, 1 - 3e-7],
-                                              [1 - 1e-5, 5e-6, 5e-6]], dtype=torch.float64),
+    "near-deterministic cycle": torch.tensor(
+        [[1e-6, 1 - 2e-6, 1e-6], [2e-7, 1e-7, 1 - 3e-7], [1 - 1e-5, 5e-6, 5e-6]], dtype=torch.float64
+    ),
 }
 
 
@@ -162,8 +165,9 @@ def test_stationary_law_balances_the_flow_across_a_tiny_cut():
     """Two blocks joined only by 0 → 2 (probability ε) and 3 → 0 (probability 3ε): in the stationary
     law the flows across the cut balance, μ_0·ε = μ_3·3ε, whatever ε is (float32 input)."""
     for eps in (1e-3, 1e-6, 1e-7):
-        P = torch.tensor([[0.5, 0.5 - eps, eps, 0.0], [0.3, 0.7, 0.0, 0.0],
-                          [0.0, 0.0, 0.6, 0.4], [3 * eps, 0.0, 0.2, 0.8 - 3 * eps]])
+        P = torch.tensor(
+            [[0.5, 0.5 - eps, eps, 0.0], [0.3, 0.7, 0.0, 0.0], [0.0, 0.0, 0.6, 0.4], [3 * eps, 0.0, 0.2, 0.8 - 3 * eps]]
+        )
         mu = stationary_distribution(P).double()
         assert abs(float(mu[0] / mu[3]) - 3.0) < 3e-5, eps
 
@@ -171,8 +175,9 @@ def test_stationary_law_balances_the_flow_across_a_tiny_cut():
 def test_textbook_solve_agrees_with_gth_on_well_conditioned_chains():
     pi = sample_dirichlet(1.0, (2000, 6), 6, torch.Generator().manual_seed(1), "cpu").double()
     pi = pi / pi.sum(-1, keepdim=True)  # rows that sum to 1 in float64 (GTH ignores the diagonal, LU does not)
-    torch.testing.assert_close(stationary_distribution(pi, method="solve"), stationary_distribution(pi),
-                               rtol=1e-8, atol=1e-12)
+    torch.testing.assert_close(
+        stationary_distribution(pi, method="solve"), stationary_distribution(pi), rtol=1e-8, atol=1e-12
+    )
 
 
 def test_stationary_law_rejects_non_square_input_and_unknown_methods():
@@ -357,8 +362,9 @@ def test_multi_parent_children_follow_the_fixed_table_and_roots_are_uniform():
     b = task.sample_given_law({2: table}, 4000, torch.Generator().manual_seed(5), return_law=True)
     counts = torch.zeros(S * S, S, dtype=torch.long)
     for i in range(2, T):
-        counts += torch.bincount(_row(b.tokens, task.parent_lists[i], S) * S + b.tokens[:, i],
-                                 minlength=S * S * S).reshape(S * S, S)
+        counts += torch.bincount(
+            _row(b.tokens, task.parent_lists[i], S) * S + b.tokens[:, i], minlength=S * S * S
+        ).reshape(S * S, S)
     assert gof_pvalue(counts, table) > P_MIN
     wrong = table.roll(1, 0)
     assert gof_pvalue(counts, wrong) < 1e-6
@@ -388,15 +394,19 @@ def test_multi_parent_mixed_numbers_of_parents():
     b = task.sample_given_law({1: t1, 2: t2}, 6000, torch.Generator().manual_seed(6), return_law=True)
     c1 = sum(torch.bincount(b.tokens[:, lists[i][0]] * 3 + b.tokens[:, i], minlength=9).reshape(3, 3) for i in (1, 3))
     assert gof_pvalue(c1, t1) > P_MIN
-    c2 = sum(torch.bincount(_row(b.tokens, lists[i], 3) * 3 + b.tokens[:, i], minlength=27).reshape(9, 3)
-             for i in (2, 4))
+    c2 = sum(
+        torch.bincount(_row(b.tokens, lists[i], 3) * 3 + b.tokens[:, i], minlength=27).reshape(9, 3) for i in (2, 4)
+    )
     assert gof_pvalue(c2, t2) > P_MIN
     assert torch.equal(b.labels, t1[b.tokens[:, 4]]) and b.pi.shape == (6000, 3, 3)
 
 
 # --- determinism and the plain way -----------------------------------------------------------------
-@pytest.mark.parametrize("make", [lambda: SingleParentTask(10, 20, icl_pairs(20)),
-                                  lambda: MultiParentTask(5, 12, multi_parent_dag(12))], ids=["single", "multi"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: SingleParentTask(10, 20, icl_pairs(20)), lambda: MultiParentTask(5, 12, multi_parent_dag(12))],
+    ids=["single", "multi"],
+)
 def test_same_seed_same_batch_other_seed_other_batch(make, monkeypatch):
     task = make()
     draw = lambda seed: task.sample(3000, torch.Generator().manual_seed(seed), return_law=True)  # noqa: E731
@@ -434,9 +444,14 @@ def _distinct(tokens: torch.Tensor, S: int) -> torch.Tensor:
     return torch.bincount(d - 1, minlength=S)
 
 
-@pytest.mark.parametrize("make", [lambda: SingleParentTask(5, 8, random_tree(8, seed=1), alpha=0.3),
-                                  lambda: MultiParentTask(3, 8, multi_parent_dag(8), alpha=0.3)],
-                         ids=["single", "multi"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SingleParentTask(5, 8, random_tree(8, seed=1), alpha=0.3),
+        lambda: MultiParentTask(3, 8, multi_parent_dag(8), alpha=0.3),
+    ],
+    ids=["single", "multi"],
+)
 def test_the_plain_pytorch_way_and_ours_agree_in_distribution(make):
     """benchmarks/bench_sampler.py's baseline (torch.distributions.Dirichlet, a linear solve, one
     torch.multinomial per position) against ours: number of distinct tokens and the label's largest entry."""
@@ -449,7 +464,6 @@ def test_the_plain_pytorch_way_and_ours_agree_in_distribution(make):
     edges = torch.linspace(0, 1, 11)[1:-1]
     peak = lambda labels: torch.bincount(torch.bucketize(labels.amax(-1), edges), minlength=10)  # noqa: E731
     assert homogeneity_pvalue(peak(labels_p), peak(labels_o)) > P_MIN
-
 
 
 def test_the_sampler_ablations_change_speed_only():
@@ -468,23 +482,30 @@ def test_the_sampler_ablations_change_speed_only():
         other = bench.undone(task, fields).sample(2000, torch.Generator().manual_seed(3))
         assert homogeneity_pvalue(_distinct(ours.tokens, 10), _distinct(other.tokens, 10)) > P_MIN
 
+
 # --- bad input ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(S=1), ValueError, "S must be at least 2"),
-    (dict(S=2.5), TypeError, "S must be an int"),
-    (dict(T=2, parents=(-1,)), ValueError, "T must be an int >= 3"),
-    (dict(T="5"), TypeError, "T must be an int >= 3"),
-    (dict(alpha=0.0), ValueError, "alpha must be a positive finite number"),
-    (dict(alpha=-1.0), ValueError, "alpha must be a positive finite number"),
-    (dict(alpha=float("nan")), ValueError, "alpha must be a positive finite number"),
-    (dict(alpha=float("inf")), ValueError, "alpha must be a positive finite number"),
-    (dict(alpha="a lot"), TypeError, "alpha must be a positive finite number"),
-    (dict(alpha=True), TypeError, "alpha must be a positive finite number"),
-    (dict(parents=(-1, 0)), ValueError, "parents must have length T-1 = 4"),
-    (dict(parents=(-1, 0, 3, 1)), ValueError,
-     r"parents\[2\] = 3 is invalid: a parent must be -1 \(root\) or an earlier"),
-    (dict(parents=(-1, 0, 1, 7)), ValueError, r"parents\[3\] = 7 is invalid"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(S=1), ValueError, "S must be at least 2"),
+        (dict(S=2.5), TypeError, "S must be an int"),
+        (dict(T=2, parents=(-1,)), ValueError, "T must be an int >= 3"),
+        (dict(T="5"), TypeError, "T must be an int >= 3"),
+        (dict(alpha=0.0), ValueError, "alpha must be a positive finite number"),
+        (dict(alpha=-1.0), ValueError, "alpha must be a positive finite number"),
+        (dict(alpha=float("nan")), ValueError, "alpha must be a positive finite number"),
+        (dict(alpha=float("inf")), ValueError, "alpha must be a positive finite number"),
+        (dict(alpha="a lot"), TypeError, "alpha must be a positive finite number"),
+        (dict(alpha=True), TypeError, "alpha must be a positive finite number"),
+        (dict(parents=(-1, 0)), ValueError, "parents must have length T-1 = 4"),
+        (
+            dict(parents=(-1, 0, 3, 1)),
+            ValueError,
+            r"parents\[2\] = 3 is invalid: a parent must be -1 \(root\) or an earlier",
+        ),
+        (dict(parents=(-1, 0, 1, 7)), ValueError, r"parents\[3\] = 7 is invalid"),
+    ],
+)
 def test_bad_single_parent_arguments_name_the_argument_and_rule(kwargs, error, match):
     args = dict(S=3, T=5, parents=chain(5), alpha=0.1)
     args.update(kwargs)
@@ -492,12 +513,15 @@ def test_bad_single_parent_arguments_name_the_argument_and_rule(kwargs, error, m
         SingleParentTask(**args)
 
 
-@pytest.mark.parametrize("lists, T, match", [
-    (multi_parent_dag(6), 7, r"parent_lists must have length T\+1 = 8"),
-    (((), (0,), (2,), (1,)), 3, r"parent_lists\[2\] contains 2: parents must be earlier positions"),
-    (((), (0,), (1, 1), (2,)), 3, "repeats a parent"),
-    (((), (0,), (1,), ()), 3, r"the target\) must have at least one parent"),
-])
+@pytest.mark.parametrize(
+    "lists, T, match",
+    [
+        (multi_parent_dag(6), 7, r"parent_lists must have length T\+1 = 8"),
+        (((), (0,), (2,), (1,)), 3, r"parent_lists\[2\] contains 2: parents must be earlier positions"),
+        (((), (0,), (1, 1), (2,)), 3, "repeats a parent"),
+        (((), (0,), (1,), ()), 3, r"the target\) must have at least one parent"),
+    ],
+)
 def test_bad_multi_parent_arguments_name_the_argument_and_rule(lists, T, match):
     with pytest.raises(ValueError, match=match):
         MultiParentTask(3, T, lists)

@@ -1,16 +1,14 @@
 """The training loop: determinism, exact resumption, staged training, checkpoints, bad input."""
 
-import json
-
 import pytest
 import torch
 
-from causal_tutorial.experiments import build_model, build_task, get_experiment, run_experiment
+from causal_tutorial.analysis import ParameterSnapshots, parent_metrics
+from causal_tutorial.checks import resolve_device
+from causal_tutorial.experiments import build_model, build_task, get_experiment
 from causal_tutorial.graphs import chain
 from causal_tutorial.models import DisentangledTransformer
 from causal_tutorial.tasks import SingleParentTask
-from causal_tutorial.analysis import ParameterSnapshots, parent_metrics
-from causal_tutorial.checks import resolve_device
 from causal_tutorial.training import Stage, TrainConfig, draw_test_set, train
 
 
@@ -31,8 +29,9 @@ def test_same_seed_gives_identical_history_on_cpu():
         cfg = exp.config("test", seed=3, device="cpu")
         runs.append(train(build_model(exp, 3), build_task(exp, "cpu"), cfg, progress=False).history)
     assert runs[0] == runs[1]
-    other = train(build_model(exp, 4), build_task(exp, "cpu"), exp.config("test", seed=4, device="cpu"),
-                  progress=False).history
+    other = train(
+        build_model(exp, 4), build_task(exp, "cpu"), exp.config("test", seed=4, device="cpu"), progress=False
+    ).history
     assert other != runs[0]
 
 
@@ -95,14 +94,17 @@ def test_callbacks_see_every_evaluation_and_the_default_test_set_is_draw_test_se
     assert given.history == res.history
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(steps=0), "steps must be a positive int"),
-    (dict(batch_size=-1), "batch_size must be a positive int"),
-    (dict(optimizer="adam"), "optimizer must be one of"),
-    (dict(schedule="linear"), "schedule must be one of"),
-    (dict(lr=float("nan")), "lr must be a positive finite"),
-    (dict(device="tpu"), "device must be"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(steps=0), "steps must be a positive int"),
+        (dict(batch_size=-1), "batch_size must be a positive int"),
+        (dict(optimizer="adam"), "optimizer must be one of"),
+        (dict(schedule="linear"), "schedule must be one of"),
+        (dict(lr=float("nan")), "lr must be a positive finite"),
+        (dict(device="tpu"), "device must be"),
+    ],
+)
 def test_bad_training_config_is_rejected_with_the_rule(bad, match):
     with pytest.raises(ValueError, match=match):
         _tiny(**bad)
@@ -121,8 +123,9 @@ def test_model_task_mismatch_is_rejected_before_training():
 
 # -- the training loop's background batches (tasks.BatchStream, TrainConfig.prefetch) ---------------
 def _train_tiny(prefetch, **kw):
-    cfg = dict(steps=12, batch_size=64, optimizer="sgd", lr=0.5, eval_every=4, test_size=128, device="cpu",
-               prefetch=prefetch)
+    cfg = dict(
+        steps=12, batch_size=64, optimizer="sgd", lr=0.5, eval_every=4, test_size=128, device="cpu", prefetch=prefetch
+    )
     cfg.update(kw.pop("cfg", {}))
     model = DisentangledTransformer(5, 8)
     res = train(model, kw.pop("task", SingleParentTask(5, 8, chain(8))), TrainConfig(**cfg), progress=False, **kw)

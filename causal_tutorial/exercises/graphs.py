@@ -31,8 +31,12 @@ def check_interleaved_chains(parents, T: int = 20) -> bool:
         i = wrong[0]
         raise AssertionError(
             f"{len(wrong)} entries differ, the first at position {i}: you have parents[{i}] = {p[i]}, but "
-            + (f"position {i} starts one of the two chains, so it is a root (-1)" if i < 2
-               else f"position {i} copies the token two steps back, position {i - 2}"))
+            + (
+                f"position {i} starts one of the two chains, so it is a root (-1)"
+                if i < 2
+                else f"position {i} copies the token two steps back, position {i - 2}"
+            )
+        )
     return True
 
 
@@ -47,7 +51,7 @@ def check_needs_graph(answer) -> bool:
         "unigram": "the unigram counts every token of the sequence, whatever its parent",
         "estimator": "the estimator counts the children whose parent holds the query: it must know who is whose child",
         "bayes": "the Bayes predictor weighs each draw of π by the roots' likelihood and draws π from the "
-                 "transition counts: it needs the roots and the parent of every child",
+        "transition counts: it needs the roots and the parent of every child",
     }
     for name in PREDICTORS:
         needs = name in {"estimator", "bayes"}
@@ -73,5 +77,6 @@ def check_expected_roots(family: str, value: float, T: int = 20, tol: float = 0.
     value = float(value)
     assert math.isfinite(value), f"value must be a finite number, got {value}"
     assert abs(value - exact) <= tol, (
-        f"{value:.3f} is not the expected number of roots of a {family} graph with T = {T}: {hint}")
+        f"{value:.3f} is not the expected number of roots of a {family} graph with T = {T}: {hint}"
+    )
     return True

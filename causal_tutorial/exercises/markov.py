@@ -28,7 +28,8 @@ def _as_probs(out, n: int, S: int, what: str) -> torch.Tensor:
     assert torch.isfinite(out).all(), f"{what} returned entries that are not finite"
     assert (out >= 0).all(), f"{what} returned negative probabilities"
     assert torch.allclose(out.sum(-1), torch.ones(n, dtype=out.dtype), atol=1e-5), (
-        f"each row returned by {what} must sum to 1; did you divide by N(q → ·) + Sα?")
+        f"each row returned by {what} must sum to 1; did you divide by N(q → ·) + Sα?"
+    )
     return out
 
 
@@ -36,7 +37,7 @@ def _bigram(tokens: torch.Tensor, S: int, alpha: float, last: int) -> torch.Tens
     """Bigram counts out of the query over the pairs ``(s_{i-1}, s_i)``, ``i = 1 … last``, smoothed by ``alpha``."""
     q = tokens[:, -1:]
     match = (tokens[:, :last] == q).double()  # (n, last): parent i-1 holds the query token
-    counts = torch.einsum("nk,nks->ns", match, torch.nn.functional.one_hot(tokens[:, 1:last + 1], S).double())
+    counts = torch.einsum("nk,nks->ns", match, torch.nn.functional.one_hot(tokens[:, 1 : last + 1], S).double())
     return (counts + alpha) / (counts.sum(-1, keepdim=True) + S * alpha)
 
 
@@ -55,13 +56,16 @@ def check_chain_estimator(estimator, S: int = _S, T: int = _T, alpha: float = _A
         return True
     hint = "Count only the transitions out of the query token q, and smooth every count by α."
     if torch.allclose(got, _bigram(tokens, S, alpha, T - 1), atol=1e-5):
-        hint = ("You also counted the pair (s_{T-2}, s_{T-1}); but the query s_{T-1} is drawn uniformly, "
-                "not from π, so it is not a transition: the last pair to count is (s_{T-3}, s_{T-2}).")
+        hint = (
+            "You also counted the pair (s_{T-2}, s_{T-1}); but the query s_{T-1} is drawn uniformly, "
+            "not from π, so it is not a transition: the last pair to count is (s_{T-3}, s_{T-2})."
+        )
     elif torch.allclose(got, _bigram(tokens, S, 1e-12, T - 2), atol=1e-4):
         hint = "You forgot the smoothing: add α to every count and Sα to the total."
     raise AssertionError(
         f"sequence {bad} (query q = {int(tokens[bad, -1])}): expected "
-        f"{[round(x, 4) for x in ref[bad].tolist()]}, got {[round(x, 4) for x in got[bad].tolist()]}. {hint}")
+        f"{[round(x, 4) for x in ref[bad].tolist()]}, got {[round(x, 4) for x in got[bad].tolist()]}. {hint}"
+    )
 
 
 def check_power_iteration(stationary, alpha: float = 1.0, S: int = _S, tol: float = 1e-6) -> bool:
@@ -84,7 +88,8 @@ def check_power_iteration(stationary, alpha: float = 1.0, S: int = _S, tol: floa
     assert float(err[worst]) <= tol, (
         f"chain {worst}: your μ is {float(err[worst]):.2e} away from the GTH answer (residual "
         f"‖πᵀμ − μ‖₁ = {float(residual[worst]):.2e}); remember μ is a row vector, μ ← μ P (not P μ), "
-        f"and iterate until the change is below the tolerance, not for a fixed number of steps")
+        f"and iterate until the change is below the tolerance, not for a fixed number of steps"
+    )
     return True
 
 
@@ -101,7 +106,7 @@ def check_unigram_loss_reason(answer: str) -> bool:
         "a": "(a) is false: (count + α)/(T + Sα) sums to 1 over the S tokens.",
         "c": "(c) is false: the in-context estimator beats log S by half a nat on the same sequences.",
         "d": "(d) has it backwards: less smoothing makes the unigram worse and more makes it better (try α = 0.01 "
-             "and α = 10); even the exact μ_π, with no estimation error at all, scores above log S.",
+        "and α = 10); even the exact μ_π, with no estimation error at all, scores above log S.",
     }
     assert answer == "b", hints[answer]
     # The claim behind (b), measured: the unigram's loss is far above log S on the chain.

@@ -21,7 +21,8 @@ def check_recovers_graph(model, parents) -> bool:
     wrong = [(i, rec[i], pi) for i, pi in enumerate(parents) if pi >= 0 and rec[i] != pi]
     assert not wrong, (
         f"{len(wrong)} rows miss their parent, e.g. row {wrong[0][0]} peaks at {wrong[0][1]} instead of "
-        f"{wrong[0][2]}; train longer, or check that the model was trained on this graph")
+        f"{wrong[0][2]}; train longer, or check that the model was trained on this graph"
+    )
     return True
 
 
@@ -35,7 +36,9 @@ def check_zero_init_gradients(grad_norms: dict) -> bool:
     for k in ("A1", "A2"):
         assert g[k] < 1e-8, (
             f"the gradient of {k} should vanish exactly at the zero initialisation, you have {g[k]:.3g}: "
-            f"with W = 0 the logits are 0 whatever {k} is")
+            f"with W = 0 the logits are 0 whatever {k} is"
+        )
     assert g["W"] > 1e-3, (
-        f"the gradient of W should not vanish (you have {g['W']:.3g}): it is the average of h_(T-1) ⊗ (f - y)")
+        f"the gradient of W should not vanish (you have {g['W']:.3g}): it is the average of h_(T-1) ⊗ (f - y)"
+    )
     return True

@@ -24,7 +24,8 @@ def check_layer1_matrix(A1, parents=None, S: int = 10, T: int = 20, min_attentio
     A1 = torch.as_tensor(A1, dtype=torch.float32)
     assert A1.shape == (S + T, S + T), (
         f"A1 must have shape (S+T, S+T) = ({S + T}, {S + T}) — layer 1 reads [one-hot token | one-hot position] — "
-        f"got {tuple(A1.shape)}")
+        f"got {tuple(A1.shape)}"
+    )
     assert torch.isfinite(A1).all(), "A1 has entries that are not finite; use a large finite beta instead of inf"
     model = DisentangledTransformer(S, T, heads=(1, 1))
     with torch.no_grad():
@@ -37,12 +38,14 @@ def check_layer1_matrix(A1, parents=None, S: int = 10, T: int = 20, min_attentio
         on_parent = float(att[:, i, pi].mean())
         assert on_parent >= min_attention, (
             f"row {i} puts only {on_parent:.3f} of its attention on its parent {pi} (need >= {min_attention}); "
-            f"which block of A1 compares position i with position j?")
+            f"which block of A1 compares position i with position j?"
+        )
     return True
 
 
-def check_readout_constant(c: float, parents=None, S: int = 10, T: int = 20, alpha: float = 0.1,
-                           tol: float = 2e-3) -> bool:
+def check_readout_constant(
+    c: float, parents=None, S: int = 10, T: int = 20, alpha: float = 0.1, tol: float = 2e-3
+) -> bool:
     """Exercise 3.2: the read-out scale ``c`` brings ``softmax(c·v)`` within ``tol`` nats of the read-out
     floor on the graph ``parents`` (default: icl pairs), ``v`` the exact matching-children average, on the
     sequences whose query has at least one matching child."""
@@ -56,5 +59,6 @@ def check_readout_constant(c: float, parents=None, S: int = 10, T: int = 20, alp
     loss = float(-(labels[hit] * torch.log_softmax(c * v[hit], -1)).sum(-1).mean())
     assert loss <= floor + tol, (
         f"with c = {c:.3f} the read-out loss is {loss:.4f}, {loss - floor:.4f} nats above the floor "
-        f"{float(floor):.4f}; try {'larger' if c < c_best else 'smaller'} c")
+        f"{float(floor):.4f}; try {'larger' if c < c_best else 'smaller'} c"
+    )
     return True
