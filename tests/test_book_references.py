@@ -35,3 +35,15 @@ def test_every_reference_names_a_documented_object(chapter):
     for ref in refs:
         module, _ = _resolve(ref)
         assert module in documented or ref in documented, f"{ref}: {module} is not on book/api.md"
+
+
+def test_the_readme_the_api_page_and_the_package_list_the_same_modules():
+    root = BOOK.parent
+    package = {p.stem for p in (root / "causal_tutorial").glob("*.py") if not p.stem.startswith("_")}
+    api = {
+        m.removeprefix("causal_tutorial.")
+        for m in re.findall(r"\.\. automodule:: (\S+)", (BOOK / "api.md").read_text())
+    }
+    readme = set(re.findall(r"^\| `(\w+)` \|", (root / "README.md").read_text(), re.M))
+    assert api == package, f"book/api.md lists {sorted(api)}, the package has {sorted(package)}"
+    assert readme == package, f"README.md lists {sorted(readme)}, the package has {sorted(package)}"
