@@ -48,10 +48,19 @@
 # model will be measured against. Later chapters put a transformer in front of the same sequences.
 
 # %% tags=["hide-input"]
+# Set-up. Where the package is missing (on Colab, say), install it from the repository: a regular
+# install is importable at once, without restarting the kernel.
+import importlib
+import os
+import subprocess
+import sys
+
 try:
     import causal_tutorial  # noqa: F401
-except ImportError:  # on Colab: first clone the repository, then open this notebook from its book/ folder
-    # %pip install -q -e ..
+except ImportError:
+    source = os.environ.get("CAUSAL_TUTORIAL_SOURCE", "..")  # the repository: a path or a pip URL
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)
+    importlib.invalidate_caches()
 from causal_tutorial.book import setup
 
 cfg = setup(seed=0)
@@ -61,13 +70,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from causal_tutorial.drawing import (plot_baselines, plot_bayes_convergence, plot_mixing, plot_token_sequences,
-                                     plot_transition_rows)
 from causal_tutorial.estimators import (bayes_loss_curve, bayes_predictor, in_context_estimator,
-                                        soft_cross_entropy, transition_counts, uniform_predictor,
-                                        unigram_predictor)
+                                        mean_and_se, soft_cross_entropy, transition_counts,
+                                        uniform_predictor, unigram_predictor)
 from causal_tutorial.graphs import chain
-from causal_tutorial.tasks import SingleParentTask, sample_dirichlet, stationary_distribution
+from causal_tutorial.plots import (plot_baselines, plot_bayes_convergence, plot_mixing,
+                                   plot_token_sequences, plot_transition_rows)
+from causal_tutorial.priors import sample_dirichlet, stationary_distribution
+from causal_tutorial.tasks import SingleParentTask
 
 PAPER = cfg.scale == "paper"  # the one switch: book scale on a laptop, the paper's sizes on a GPU
 S, T, alpha = 10, 20, 0.1  # the paper's single-parent setting
@@ -105,7 +115,7 @@ n_test, n_draws = (2**16, 4096) if PAPER else (2048, 256)
 # A $\mathrm{Dirichlet}(\alpha\mathbf 1_S)$ row is a random probability vector whose mean is uniform for
 # every $\alpha$; $\alpha$ sets how far from uniform it tends to be. Large $\alpha$ gives rows close to
 # $1/S$ everywhere; $\alpha = 1$ is uniform on the simplex; small $\alpha$ puts almost all the mass of a
-# row on one or two tokens. {func}`~causal_tutorial.tasks.sample_dirichlet` draws such rows (batched, from
+# row on one or two tokens. {func}`~causal_tutorial.priors.sample_dirichlet` draws such rows (batched, from
 # a seeded generator). Here is one $\pi$ for each of three concentrations.
 
 # %%
@@ -113,7 +123,8 @@ alphas = (0.1, 1.0, 10.0)
 examples = {a: sample_dirichlet(a, (S,), S, cfg.generator(1), cfg.device).cpu().numpy()
             for a in alphas}
 plot_transition_rows(examples,
-                     title="Small α makes sparse rows: each token has one or two likely successors")
+                     title="Small α makes sparse rows: each token has one or two likely "
+                           "successors")
 plt.show()
 
 # %% [markdown]
@@ -149,7 +160,7 @@ task = SingleParentTask(S, T, chain(T), alpha, device=cfg.device)
 smooth = SingleParentTask(S, T, chain(T), 10.0, device=cfg.device)
 few = task.sample(6, cfg.generator(3), return_law=True)
 few_smooth = smooth.sample(6, cfg.generator(3))
-fig, axes = plt.subplots(1, 2, figsize=(15, 3.4))
+fig, axes = plt.subplots(2, 1, figsize=(7, 5.2), layout="constrained")
 plot_token_sequences(few.tokens.cpu(), ax=axes[0], S=S,
                      title="α = 0.1: the same few transitions keep repeating")
 plot_token_sequences(few_smooth.tokens.cpu(), ax=axes[1], S=S,
@@ -227,7 +238,7 @@ assert torch.equal(big.labels, big.pi[torch.arange(4096), big.tokens[:, -1]]), \
 # restricted to the remaining states, renormalised. Step 2 undoes the eliminations in reverse order,
 # using the balance of the flow into state $k$. Every operation adds, multiplies or divides non-negative
 # numbers, so no digits cancel and every entry of $\mu$, however small, is accurate to a few units of
-# rounding error. {func}`~causal_tutorial.tasks.stationary_distribution` runs it on a whole batch at
+# rounding error. {func}`~causal_tutorial.priors.stationary_distribution` runs it on a whole batch at
 # once.
 #
 # We compare it with power iteration on 4096 chains at $\alpha = 0.1$, and look at their spectral gaps
@@ -381,14 +392,14 @@ bayes, ess = bayes_predictor(tokens, chain(T), S, alpha, n_draws=n_draws,
 estimator = in_context_estimator(tokens, chain(T), S, alpha)
 per_seq = {"estimator": soft_cross_entropy(estimator, labels, reduction="none"),
            "bayes": soft_cross_entropy(bayes, labels, reduction="none")}
-curve[n_draws] = (per_seq["bayes"].mean().item(), (per_seq["bayes"].std() / n_test**0.5).item())
+curve[n_draws] = mean_and_se(per_seq["bayes"])
 plot_bayes_convergence(curve, {"estimator": per_seq["estimator"].mean().item()},
                        title="The Bayes estimate falls as K grows, onto the estimator line")
 plt.show()
 
 # %%
 gap = per_seq["estimator"] - per_seq["bayes"]  # paired: the same sequences, so most noise cancels
-gap_mean, gap_se = gap.mean().item(), (gap.std() / n_test**0.5).item()
+gap_mean, gap_se = mean_and_se(gap)
 print({K: round(m, 3) for K, (m, _) in curve.items()}, "loss against K")
 print(f"effective sample size at K = {n_draws}: {ess.mean().item():.0f} on average")
 print(f"estimator − Bayes floor = {gap_mean:+.4f} ± {gap_se:.4f} (paired standard error)")
@@ -431,14 +442,15 @@ per_seq["estimator_roots_counted"] = soft_cross_entropy(
     in_context_estimator(tokens, chain(T), S, alpha, count_roots=True), labels, reduction="none")
 slip = per_seq["estimator_roots_counted"] - per_seq["estimator"]
 affected = (tokens[:, -2] == tokens[:, -1]).double().mean().item()
+slip_mean, slip_se = mean_and_se(slip)
 print(f"estimator {per_seq['estimator'].mean().item():.3f}, with the slip "
-      f"{per_seq['estimator_roots_counted'].mean().item():.3f}: {slip.mean().item():+.4f} ± "
-      f"{(slip.std() / n_test**0.5).item():.4f} nats (paired standard error, {n_test} sequences); "
+      f"{per_seq['estimator_roots_counted'].mean().item():.3f}: {slip_mean:+.4f} ± "
+      f"{slip_se:.4f} nats (paired standard error, {n_test} sequences); "
       f"{100 * affected:.1f}% of sequences have s_(T-2) = q")
 
 # %%
-assert slip.mean() > 3 * slip.std() / n_test**0.5, "counting roots makes the estimator worse"
-assert 0.005 < slip.mean() < 0.03, "by one or two hundredths of a nat"
+assert slip_mean > 3 * slip_se, "counting roots makes the estimator worse"
+assert 0.005 < slip_mean < 0.03, "by one or two hundredths of a nat"
 assert 0.05 < affected < 0.15, "about one sequence in S = 10 is affected"
 untouched = slip[tokens[:, -2] != tokens[:, -1]]
 assert torch.equal(untouched, torch.zeros_like(untouched)), \
@@ -463,8 +475,7 @@ per_seq["uniform"] = soft_cross_entropy(uniform_predictor(tokens, S), labels, re
 per_seq["unigram"] = soft_cross_entropy(unigram_predictor(tokens, S, alpha), labels,
                                         reduction="none")
 order = ["uniform", "unigram", "estimator_roots_counted", "estimator", "bayes"]
-table = pd.DataFrame({"loss": [per_seq[k].mean().item() for k in order],
-                      "se": [(per_seq[k].std() / n_test**0.5).item() for k in order]}, index=order)
+table = pd.DataFrame([mean_and_se(per_seq[k]) for k in order], columns=["loss", "se"], index=order)
 plot_baselines(table, title="Counting transitions beats log S by half a nat; "
                             "the unigram is worse than uniform")
 plt.show()

@@ -45,10 +45,19 @@
 # graph into the first attention layer. This chapter sets up the graphs themselves.
 
 # %% tags=["hide-input"]
+# Set-up. Where the package is missing (on Colab, say), install it from the repository: a regular
+# install is importable at once, without restarting the kernel.
+import importlib
+import os
+import subprocess
+import sys
+
 try:
     import causal_tutorial  # noqa: F401
-except ImportError:  # on Colab: first clone the repository, then open this notebook from its book/ folder
-    # %pip install -q -e ..
+except ImportError:
+    source = os.environ.get("CAUSAL_TUTORIAL_SOURCE", "..")  # the repository: a path or a pip URL
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)
+    importlib.invalidate_caches()
 from causal_tutorial.book import setup
 
 cfg = setup(seed=0)
@@ -58,11 +67,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from causal_tutorial.drawing import (draw_graph_gallery, draw_parents, plot_family_baselines, plot_gap_vs_roots,
-                                     plot_graph_mismatch)
-from causal_tutorial.estimators import (bayes_predictor, in_context_estimator, soft_cross_entropy,
-                                        uniform_predictor, unigram_predictor)
+from causal_tutorial.estimators import (bayes_predictor, in_context_estimator, mean_and_se,
+                                        soft_cross_entropy, uniform_predictor, unigram_predictor)
 from causal_tutorial.graphs import adjacency, chain, make_parents, validate_parents
+from causal_tutorial.plots import (draw_graph_gallery, draw_parents, plot_family_baselines,
+                                   plot_gap_vs_roots, plot_graph_mismatch)
 from causal_tutorial.tasks import SingleParentTask
 
 PAPER = cfg.scale == "paper"  # the one switch: book scale on a laptop, the paper's sizes on a GPU
@@ -118,7 +127,7 @@ for bad in ([-1, 0, 3, 1], [-1, 0, 1]):
 # The random families are drawn once, from a seed, and then fixed for the whole task. Each row of the figure
 # shows a graph twice: as arcs from parent to child over the positions, and as the adjacency matrix
 # $M[i, p(i)] = 1$ ({func}`~causal_tutorial.graphs.adjacency`), whose rows are children and columns parents.
-# {func}`~causal_tutorial.drawing.draw_graph_gallery` draws both.
+# {func}`~causal_tutorial.plots.draw_graph_gallery` draws both.
 
 # %%
 graphs = {"chain": make_parents("chain", T), "icl pairs": make_parents("icl", T),
@@ -293,33 +302,32 @@ families = pd.DataFrame({
     "roots": pd.Series(roots), "uniform": mismatch["uniform"], "unigram": mismatch["unigram"],
     "estimator": mismatch["true graph"],
     "bayes": {n: d["bayes"].mean().item() for n, d in loss.items()},
-    "gap": {n: g.mean().item() for n, g in gap.items()},
-    "gap_se": {n: (g.std() / n_test**0.5).item() for n, g in gap.items()},
+    "gap": {n: mean_and_se(g)[0] for n, g in gap.items()},
+    "gap_se": {n: mean_and_se(g)[1] for n, g in gap.items()},
     "ess": pd.Series(ess)})
 for key in ("uniform", "unigram", "estimator", "bayes"):
     column = key if key != "estimator" else "true graph"
-    families[f"{key}_se"] = [(loss[n][column].std() / n_test**0.5).item() for n in families.index]
+    families[f"{key}_se"] = [mean_and_se(loss[n][column])[1] for n in families.index]
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.5, 1]})
+fig, axes = plt.subplots(2, 1, figsize=(7, 8), layout="constrained")
 plot_family_baselines(families, ax=axes[0],
                       title="On every family counting beats log S; "
                             "the Bayes floor is a little lower")
 plot_gap_vs_roots(families, ax=axes[1],
                   title="Graphs with several roots sit further from the floor")
-fig.tight_layout()
 plt.show()
 families[["roots", "uniform", "unigram", "estimator", "bayes", "gap", "gap_se", "ess"]].round(3)
 
 # %%
 many = ["icl pairs", "random tree", "random forest"]
 pooled = torch.cat([gap[name] for name in many])  # the three families with several roots, together
-pooled_se = (pooled.std() / len(pooled)**0.5).item()
-print(f"gap, pooled over {many}: {pooled.mean().item():.4f} ± {pooled_se:.4f}")
+pooled_mean, pooled_se = mean_and_se(pooled)
+print(f"gap, pooled over {many}: {pooled_mean:.4f} ± {pooled_se:.4f}")
 fam = families
 assert abs(fam.loc["chain", "gap"]) < 0.01, "on the chain (one root) the gap is below 0.01 nats"
-assert pooled.mean() > fam.loc["chain", "gap"] + 0.01, "the gap is larger than on the chain"
-assert pooled.mean() > 4 * pooled_se, "pooled, the gap is many standard errors from zero"
+assert pooled_mean > fam.loc["chain", "gap"] + 0.01, "the gap is larger than on the chain"
+assert pooled_mean > 4 * pooled_se, "pooled, the gap is many standard errors from zero"
 for name in many:
     assert 0.01 < fam.loc[name, "gap"] < 0.05, f"{name}: Bayes a few hundredths below the estimator"
     assert fam.loc[name, "gap"] > 2 * fam.loc[name, "gap_se"], f"{name}: by over two std. errors"
@@ -363,7 +371,7 @@ assert ((fam["uniform"] - fam["estimator"] > 0.3) & (fam["unigram"] > fam["unifo
 # form one chain and the odd positions the other, so every position $i\ge2$ is drawn from the row of the
 # token two steps back. Check it with `check_interleaved_chains(parents)` from
 # `causal_tutorial.exercises.graphs`, and draw it with
-# {func}`~causal_tutorial.drawing.draw_parents`. How many roots does it have, and what does the
+# {func}`~causal_tutorial.plots.draw_parents`. How many roots does it have, and what does the
 # chain's estimator count on such data?
 # ```
 #
@@ -371,7 +379,7 @@ assert ((fam["uniform"] - fam["estimator"] > 0.3) & (fam["unigram"] > fam["unifo
 # :class: dropdown
 #
 # ~~~python
-# from causal_tutorial.drawing import draw_parents
+# from causal_tutorial.plots import draw_parents
 # from causal_tutorial.exercises.graphs import check_interleaved_chains
 #
 # T = 20

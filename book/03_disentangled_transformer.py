@@ -40,15 +40,24 @@
 # shows that gradient descent finds them on its own.
 
 # %% tags=["hide-input"]
-import warnings
+# Set-up. Where the package is missing (on Colab, say), install it from the repository: a regular
+# install is importable at once, without restarting the kernel.
+import importlib
+import os
+import subprocess
+import sys
 
 try:
     import causal_tutorial  # noqa: F401
-except ImportError:  # on Colab: first clone the repository, then open this notebook from its book/ folder
-    # %pip install -q -e ..
+except ImportError:
+    source = os.environ.get("CAUSAL_TUTORIAL_SOURCE", "..")  # the repository: a path or a pip URL
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)
+    importlib.invalidate_caches()
+import warnings
+
 from causal_tutorial.book import setup
 
-warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notice when ipywidgets is absent
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notice without ipywidgets
 cfg = setup(seed=0)
 
 # %%
@@ -56,18 +65,19 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from causal_tutorial.circuits import (ideal_readout, induction_head_losses, loss_by_match_count,
-                                      matching_children_mask, pick_example, plot_attention_example,
-                                      plot_circuit_matrices, plot_counting, plot_loss_vs_beta,
-                                      plot_residual_stream, query_layer2_token_average, residual_stream,
+from causal_tutorial.analysis import (ideal_readout, induction_head_losses, loss_by_match_count,
+                                      matching_children_mask, pick_example,
+                                      query_layer2_token_average, residual_stream,
                                       smooth_like_estimator)
-from causal_tutorial.estimators import (baseline_losses, in_context_estimator, matching_children_average,
-                                        readout_floor)
-from causal_tutorial.experiments import EXPERIMENTS
+from causal_tutorial.estimators import (baseline_losses, in_context_estimator,
+                                        matching_children_average, readout_floor)
+from causal_tutorial.experiments import EXPERIMENTS, baseline_generator
 from causal_tutorial.graphs import chain
 from causal_tutorial.models import DisentangledTransformer, block_slices, induction_head
+from causal_tutorial.plots import (plot_attention_example, plot_circuit_matrices, plot_counting,
+                                   plot_loss_vs_beta, plot_residual_stream)
 from causal_tutorial.tasks import SingleParentTask
-from causal_tutorial.training import make_generator
+from causal_tutorial.training import draw_test_set
 
 # %% [markdown]
 # ## The architecture
@@ -98,9 +108,11 @@ from causal_tutorial.training import make_generator
 #
 # With one head per layer, as in every single-parent experiment of the paper, the widths are
 # $S+T \to 2(S+T) \to 4(S+T)$. The package's {class}`~causal_tutorial.models.DisentangledTransformer`
-# implements this definition twice: `forward_plain` is the line-by-line version above (the one this chapter
-# uses to read attention patterns) and `forward` is a faster path for training that computes the same
-# function.
+# implements this definition twice: `forward_plain` is the line-by-line version above and `forward` is a
+# faster path for training that computes the same function. Like every model of the package, it also
+# has `run_with_cache(tokens)`, which returns the logits with every attention pattern and every residual
+# stream of the readable version (`attention(tokens)` keeps just the patterns): this chapter reads its
+# pictures from there.
 
 # %%
 S, T = 10, 20
@@ -112,7 +124,7 @@ for name, p in model.named_parameters():
 
 # %%
 assert model.widths == [S + T, 2 * (S + T), 4 * (S + T)]
-assert model.head(1).shape == (2 * (S + T), 2 * (S + T)) and model.W.shape == (4 * (S + T), S)
+assert model.head(2).shape == (2 * (S + T), 2 * (S + T)) and model.W.shape == (4 * (S + T), S)
 
 # %% [markdown]
 # ## Why concatenation makes the circuit readable
@@ -173,7 +185,7 @@ for layer, what in ((1, "layer-1 input"), (2, "layer-2 input"), (3, "read-out in
 exp = EXPERIMENTS["chain"]
 config = exp.config(cfg.scale, device=str(cfg.device))
 task = SingleParentTask(S, T, parents, alpha=exp.alpha, device=cfg.device)
-tokens, labels = task.sample(config.test_size, make_generator(config.test_seed, cfg.device))
+tokens, labels = draw_test_set(task, config, cfg.device)
 v, counts = matching_children_average(tokens, parents, S)  # the count N of matching children, and v
 hit = counts > 0
 floor_hit, c_star = readout_floor(tokens[hit], labels[hit], parents, S)
@@ -274,7 +286,7 @@ plt.show()
 # So the circuit gathers one of the two things the estimator needs, the average $v$, and loses the other,
 # the count $N$, in the averaging. We can check both halves of the proposition: at $\beta = 30$ the
 # model's layer-2 output equals $v$, and smoothing it with the true count $N$, which we supply from
-# outside the model ({func}`~causal_tutorial.circuits.smooth_like_estimator`), gives the estimator. The
+# outside the model ({func}`~causal_tutorial.analysis.smooth_like_estimator`), gives the estimator. The
 # second check holds on every test sequence, including those with $N = 0$, but there for a trivial
 # reason: the smoothing multiplies the layer-2 output by $N = 0$ and returns the uniform law, which is
 # also the estimator's prediction. The model's *own* prediction at $N = 0$ is a different matter: it is
@@ -314,7 +326,7 @@ assert err_est < 1e-5, "the smoothed layer-2 output is the in-context estimator"
 # %%
 print(f"share of test sequences with at least one matching child: {hit.float().mean():.3f}")
 baselines = baseline_losses(task, tokens[hit], labels[hit], bayes_draws=exp.bayes_draws[cfg.scale],
-                            generator=make_generator(config.test_seed + 1, cfg.device))
+                            generator=baseline_generator(config, cfg.device))
 keys = ["uniform", "readout_floor", "estimator", "bayes"]
 pd.DataFrame({"loss (nats)": [baselines[k] for k in keys],
               "std. error": [baselines[f"{k}_se"] for k in keys]}, index=keys).round(3)
@@ -370,10 +382,10 @@ plot_counting(S, exp.alpha, c_star)
 plt.show()
 
 # %% [markdown]
-# Splitting the test loss by $N$ ({func}`~causal_tutorial.circuits.loss_by_match_count`), now on every
+# Splitting the test loss by $N$ ({func}`~causal_tutorial.analysis.loss_by_match_count`), now on every
 # test sequence, shows both effects, and the separate problem of $N = 0$. The column "read-out floor" is
 # the ideal read-out $\operatorname{softmax}(c^* v)$, which we let fall back to the uniform law when
-# nothing matches, as the estimator does ({func}`~causal_tutorial.circuits.ideal_readout`). It loses to
+# nothing matches, as the estimator does ({func}`~causal_tutorial.analysis.ideal_readout`). It loses to
 # the estimator at every $N\ge1$, but not by the same amount (the cell after the table prints the
 # differences): 0.071 nats at $N = 1$, where $c^*$ is too confident; only 0.039 at $N = 2$, where the
 # single scale happens to be nearly right; and then more and more as $N$ grows and $c^*$ is too timid,
@@ -459,7 +471,7 @@ assert excess["2"] < excess["1"] < excess["3"] < excess["4"] < excess["5"] < exc
 #
 # The rows of roots (even positions) and of the query can stay at zero: a root has no parent to copy, and
 # the induction head's layer 2 never needs what a root gathers (the $-\beta$ entries stop the query from
-# attending to roots). Equivalently, `induction_head(S, T, icl_pairs(T)).head(0)` passes the check.
+# attending to roots). Equivalently, `induction_head(S, T, icl_pairs(T)).head(1)` passes the check.
 # ```
 #
 # ```{exercise} The best read-out scale
@@ -470,7 +482,7 @@ assert excess["2"] < excess["1"] < excess["3"] < excess["4"] < excess["5"] < exc
 # test sequences with
 # {class}`~causal_tutorial.tasks.SingleParentTask`, compute $v$ with
 # {func}`~causal_tutorial.estimators.matching_children_average` and scan $c$ with
-# {func}`~causal_tutorial.circuits.readout_loss`. Check your answer with `check_readout_constant(c)` from
+# {func}`~causal_tutorial.analysis.readout_loss`. Check your answer with `check_readout_constant(c)` from
 # `causal_tutorial.exercises.transformer`. Is it larger or smaller than on the chain, and why?
 # ```
 #
@@ -479,12 +491,11 @@ assert excess["2"] < excess["1"] < excess["3"] < excess["4"] < excess["5"] < exc
 #
 # ~~~python
 # import torch
-# from causal_tutorial.circuits import readout_loss
+# from causal_tutorial.analysis import readout_loss
 # from causal_tutorial.estimators import matching_children_average
 # from causal_tutorial.exercises.transformer import check_readout_constant
 # from causal_tutorial.graphs import icl_pairs
 # from causal_tutorial.tasks import SingleParentTask
-# from causal_tutorial.training import make_generator
 # S, T = 10, 20
 # tokens, labels = SingleParentTask(S, T, icl_pairs(T)).sample(8192, torch.Generator().manual_seed(0))
 # v, counts = matching_children_average(tokens, icl_pairs(T), S)

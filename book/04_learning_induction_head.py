@@ -39,15 +39,24 @@
 # the first attention layer.
 
 # %% tags=["hide-input"]
-import warnings
+# Set-up. Where the package is missing (on Colab, say), install it from the repository: a regular
+# install is importable at once, without restarting the kernel.
+import importlib
+import os
+import subprocess
+import sys
 
 try:
     import causal_tutorial  # noqa: F401
-except ImportError:  # on Colab: first clone the repository, then open this notebook from its book/ folder
-    # %pip install -q -e ..
+except ImportError:
+    source = os.environ.get("CAUSAL_TUTORIAL_SOURCE", "..")  # the repository: a path or a pip URL
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)
+    importlib.invalidate_caches()
+import warnings
+
 from causal_tutorial.book import setup
 
-warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notice when ipywidgets is absent
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notice without ipywidgets
 cfg = setup(seed=0)
 
 # %%
@@ -57,15 +66,17 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from causal_tutorial.circuits import (ParameterSnapshots, circuit_blocks, first_step_above, ideal_readout,
-                                      layer2_attention_by_count, load_result, lock_step, loss_by_match_count,
-                                      plot_book_vs_paper, plot_by_match_count, plot_locking, plot_snapshots,
+from causal_tutorial.analysis import (ParameterSnapshots, circuit_blocks, first_step_above,
+                                      ideal_readout, layer2_attention_by_count, load_result,
+                                      lock_step, loss_by_match_count, parent_metrics,
                                       rows_on_parent)
-from causal_tutorial.estimators import (baseline_losses, in_context_estimator, matching_children_average,
-                                        readout_floor)
-from causal_tutorial.experiments import EXPERIMENTS, build_model, build_task
-from causal_tutorial.plots import loss_curve
-from causal_tutorial.training import make_generator, train
+from causal_tutorial.estimators import (baseline_losses, in_context_estimator,
+                                        matching_children_average, mean_and_se, readout_floor,
+                                        soft_cross_entropy)
+from causal_tutorial.experiments import EXPERIMENTS, baseline_generator, build_model, build_task
+from causal_tutorial.plots import (loss_curve, plot_book_vs_paper, plot_by_match_count,
+                                   plot_locking, plot_snapshots)
+from causal_tutorial.training import draw_test_set, train
 
 # %% [markdown]
 # ## The experiment
@@ -97,19 +108,21 @@ pd.Series({"scale": cfg.scale, "optimizer": config.optimizer, "learning rate": c
 # %% [markdown]
 # We call the training loop {func}`~causal_tutorial.training.train` directly rather than
 # {func}`~causal_tutorial.experiments.run_experiment`, because we want to look inside the model while it
-# learns. `train` calls `callback(step, model, record)` at every evaluation, and
-# {class}`~causal_tutorial.circuits.ParameterSnapshots` is such a callback: it keeps a copy of $A^{(1)}$,
+# learns. At every evaluation `train` records the test loss and whatever `metrics(model, test_tokens)`
+# returns ({func}`~causal_tutorial.analysis.parent_metrics`: the attention on the parents, and whether
+# every child's row of $A^{(1)}$ is locked on its parent), then calls `callback(step, model, record)`;
+# {class}`~causal_tutorial.analysis.ParameterSnapshots` is such a callback: it keeps a copy of $A^{(1)}$,
 # $A^{(2)}$ and $W$ each time. The test set is the one `run_experiment` draws (and the one chapter 3 used),
 # so the numbers agree with `python -m causal_tutorial run chain`. This cell is the training run.
 
 # %%
 task = build_task(exp, cfg.device)
 model = build_model(exp, seed=0)
-test_set = tuple(task.sample(config.test_size, make_generator(config.test_seed, cfg.device)))
+test_set = draw_test_set(task, config, cfg.device)
 snapshots = ParameterSnapshots()
-history = train(model, task, config, test_set=test_set, callback=snapshots, progress=False).history
-baselines = baseline_losses(task, *test_set,
-                            generator=make_generator(config.test_seed + 1, cfg.device),
+history = train(model, task, config, test_set=test_set, metrics=parent_metrics(task),
+                callback=snapshots, progress=False).history
+baselines = baseline_losses(task, *test_set, generator=baseline_generator(config, cfg.device),
                             bayes_draws=exp.bayes_draws[cfg.scale])
 
 # %% [markdown]
@@ -167,9 +180,10 @@ assert abs(mixed - baselines["readout_floor"]) < 1e-3, "the floor on all sequenc
 #
 # ## Watching the circuit form
 #
-# Here are the three matrices at three moments: when layer 1 first points every child at its parent
-# (the *lock*, found below), when the attention on the parent first exceeds 0.9, and at the end.
-# Compare them with the hand-built head of chapter 3.
+# Here are the three blocks of the three matrices that the hand-built head of chapter 3 uses
+# ({func}`~causal_tutorial.analysis.circuit_blocks`), at three moments: when layer 1 first points every
+# child at its parent (the *lock*, found below), when the attention on the parent first exceeds 0.9,
+# and at the end (chapter 3 drew the whole matrices of the hand-built head).
 
 # %%
 lock = lock_step(history)
@@ -187,7 +201,7 @@ plt.show()
 # the query attended to. These are the three blocks of the hand-built head. The trained model also writes
 # into blocks the hand-built head left empty; the core of the circuit is the same.
 #
-# {func}`~causal_tutorial.circuits.circuit_blocks` cuts the three blocks out of the trained model. Each
+# {func}`~causal_tutorial.analysis.circuit_blocks` cuts the three blocks out of the trained model. Each
 # should have its largest entry per row where the hand-built head has its $\beta$ or $c$. Since the rest
 # of each block sits at a roughly constant level, the gap between the diagonal and the off-diagonal
 # entries plays the part of $\beta$ (in $A^{(2)}$) and of $c$ (in $W$).
@@ -230,10 +244,10 @@ assert all(W_tok[a].argmax() == a for a in range(exp.S)), "W's L2h0.tok block pe
 #
 # We say layer 1 has *locked* onto the graph at the first evaluation step where, in every child's row of
 # the pos × pos block, the largest entry is the parent's column
-# ({func}`~causal_tutorial.analysis.recovered_parents`, {func}`~causal_tutorial.circuits.lock_step`). The
+# ({func}`~causal_tutorial.analysis.recovered_parents`, {func}`~causal_tutorial.analysis.lock_step`). The
 # figure zooms into the start of training. The middle panel follows the mean attention of each child on
 # its parent on test sequences; the right panel counts how many of the 18 children's rows already peak at
-# the parent ({func}`~causal_tutorial.circuits.rows_on_parent`).
+# the parent ({func}`~causal_tutorial.analysis.rows_on_parent`).
 
 # %%
 n_children = len(kids)
@@ -274,10 +288,10 @@ assert history[-1]["attn_on_parent"] > 0.9, \
 # every sequence. Since its read-out sees the matching-children average $v$ but not the count $N$, it is
 # too confident when a single child matches and too timid when many do. Splitting the test loss by $N$,
 # as in chapter 3, shows where the trained model wins and loses against it (the column "read-out floor"
-# is the ideal read-out {func}`~causal_tutorial.circuits.ideal_readout` of chapter 3, uniform when
+# is the ideal read-out {func}`~causal_tutorial.analysis.ideal_readout` of chapter 3, uniform when
 # nothing matches); the query's layer-2 attention shows how
-# ({func}`~causal_tutorial.circuits.loss_by_match_count`,
-# {func}`~causal_tutorial.circuits.layer2_attention_by_count`).
+# ({func}`~causal_tutorial.analysis.loss_by_match_count`,
+# {func}`~causal_tutorial.analysis.layer2_attention_by_count`).
 
 # %%
 tokens, labels = test_set
@@ -286,8 +300,8 @@ _, c_star = readout_floor(tokens[counts > 0], labels[counts > 0], task.parents, 
 with torch.no_grad():
     f_model = torch.softmax(model(tokens), -1)
 by_count = loss_by_match_count(tokens, labels, task.parents, exp.S, {
-    "in-context estimator": in_context_estimator(tokens, task.parents, exp.S, exp.alpha),
-    "read-out floor": ideal_readout(v, counts, c_star), "trained model": f_model})
+    "estimator": in_context_estimator(tokens, task.parents, exp.S, exp.alpha),
+    "readout_floor": ideal_readout(v, counts, c_star), "model": f_model})
 where = layer2_attention_by_count(model, tokens, task.parents)
 plot_by_match_count(by_count, where,
                     suptitle="The trained model hedges when matches are few, commits when many")
@@ -295,7 +309,7 @@ plt.show()
 
 # %%
 table = pd.DataFrame(by_count).set_index("N").join(pd.DataFrame(where).set_index("N"))
-table.rename(columns={"in-context estimator": "estimator", "trained model": "trained",
+table.rename(columns={"readout_floor": "read-out floor", "model": "trained",
                       "on matching children": "attention on matches",
                       "on the query itself": "attention on itself",
                       "elsewhere": "attention elsewhere"}).round(3)
@@ -328,8 +342,8 @@ table.rename(columns={"in-context estimator": "estimator", "trained model": "tra
 # linear average, so it only approximates the pseudo-counts.
 
 # %%
-at_self, trained = table["on the query itself"], table["trained model"]
-est_n, floor_n = table["in-context estimator"], table["read-out floor"]
+at_self, trained = table["on the query itself"], table["model"]
+est_n, floor_n = table["estimator"], table["readout_floor"]
 assert 0.3 < at_self["0"] < 0.5, "roughly 40% of the attention on itself when nothing matches"
 assert all(a > b for a, b in zip(at_self, at_self.iloc[1:])), "less and less as N grows"
 assert trained["1"] < floor_n["1"] - 0.03, "beats the floor at N = 1"
@@ -351,12 +365,10 @@ print(f"S·α = {exp.S * exp.alpha:g}; attention on the matches against N/(N + S
 assert all(abs(on_match[n] - w) < 0.02 for n, w in weight.items()), "close to N/(N + Sα)"
 
 # %%
-from causal_tutorial.estimators import soft_cross_entropy  # noqa: E402
-
 per_model = soft_cross_entropy(f_model, labels, reduction="none")
 per_floor = soft_cross_entropy(ideal_readout(v, counts, c_star), labels, reduction="none")
 diff = per_model - per_floor  # paired: the same test sequences, so most of the noise cancels
-diff_mean, diff_se = diff.mean().item(), (diff.std() / len(diff) ** 0.5).item()
+diff_mean, diff_se = mean_and_se(diff)
 print(f"trained model minus read-out floor, paired over {len(diff)} sequences: "
       f"{diff_mean:+.4f} ± {diff_se:.4f}, {-diff_mean / diff_se:.1f} standard errors below zero")
 assert abs(per_model.mean().item() - final) < 1e-3, "the same loss as the training loop's test loss"
@@ -440,7 +452,7 @@ else:
 # :label: ex-ch4-first-gradient
 #
 # At the zero initialisation compute the gradient of the loss on one batch with respect to $A^{(1)}$,
-# $A^{(2)}$ and $W$ (use {func}`~causal_tutorial.training.model_loss` and `.backward()`), and pass
+# $A^{(2)}$ and $W$ (use {meth}`~causal_tutorial.models.DisentangledTransformer.loss` and `.backward()`), and pass
 # their norms as a dictionary `{"A1": ..., "A2": ..., "W": ...}` to `check_zero_init_gradients` from
 # `causal_tutorial.exercises.training`. Explain the answer from the formula for the logits, and say
 # which parameters get a gradient at the second step.
@@ -453,12 +465,11 @@ else:
 # import torch
 # from causal_tutorial.experiments import EXPERIMENTS, build_model, build_task
 # from causal_tutorial.exercises.training import check_zero_init_gradients
-# from causal_tutorial.training import model_loss
 # exp = EXPERIMENTS["chain"]
 # model, task = build_model(exp), build_task(exp, "cpu")
 # tokens, labels = task.sample(1024, torch.Generator().manual_seed(0))
-# model_loss(model, tokens, labels).backward()
-# norms = {"A1": model.head(0).grad.norm(), "A2": model.head(1).grad.norm(), "W": model.W.grad.norm()}
+# model.loss(tokens, labels).backward()
+# norms = {"A1": model.head(1).grad.norm(), "A2": model.head(2).grad.norm(), "W": model.W.grad.norm()}
 # check_zero_init_gradients(norms)
 # ~~~
 #
@@ -475,7 +486,7 @@ else:
 # The trained model hedges by attending to the query itself. In a copy of the trained model, set the entry
 # of $A^{(2)}$ that scores the query's own position (row and column $S + T - 1$, in the pos × pos block) to
 # a large negative number, and measure the test loss again by $N$ with
-# {func}`~causal_tutorial.circuits.loss_by_match_count`. Which values of $N$ suffer, and why those?
+# {func}`~causal_tutorial.analysis.loss_by_match_count`. Which values of $N$ suffer, and why those?
 # ```
 #
 # ```{solution} ex-ch4-no-self
@@ -486,7 +497,7 @@ else:
 # S, T = exp.S, exp.T
 # blocked = copy.deepcopy(model)
 # with torch.no_grad():
-#     blocked.head(1)[S + T - 1, S + T - 1] = -30.0
+#     blocked.head(2)[S + T - 1, S + T - 1] = -30.0
 #     f_blocked = torch.softmax(blocked(tokens), -1)
 # loss_by_match_count(tokens, labels, task.parents, S, {"trained": f_model, "query slot blocked": f_blocked})
 # ~~~
