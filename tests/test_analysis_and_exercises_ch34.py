@@ -196,35 +196,17 @@ def _small_text(fig) -> list[tuple[str, float]]:
     ]
 
 
-def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(tiny_run, chain_batch, tmp_path, monkeypatch):
+def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(
+    tiny_run, chain_batch, tmp_path, monkeypatch, figure_tables
+):
     import numpy as np
-    import pandas as pd
 
     task, model, snaps, res = tiny_run
     head = induction_head(S, T, chain(T), beta=20.0)
     ex = chain_batch.tokens[0]
     tokens, labels = chain_batch.tokens[:256], chain_batch.labels[:256]
     run = {"history": res.history, "baselines": {"estimator": 1.0, "uniform": 1.6, "bayes": 0.9}}
-    table = pd.DataFrame({"loss": [2.3, 1.77], "se": [0.0, 0.01]}, index=["uniform", "estimator"])
-    fam = pd.DataFrame(
-        {
-            "roots": [1, 10],
-            "uniform": [2.3, 2.3],
-            "unigram": [2.7, 2.6],
-            "unigram_se": [0.02, 0.02],
-            "estimator": [1.77, 1.93],
-            "estimator_se": [0.01, 0.01],
-            "bayes": [1.77, 1.91],
-            "bayes_se": [0.01, 0.01],
-            "gap": [0.0, 0.02],
-            "gap_se": [0.003, 0.009],
-        },
-        index=["chain", "icl"],
-    )
-    mism = pd.DataFrame(
-        {"true graph": [1.77, 1.93], "chain graph": [1.77, 2.05], "uniform": [2.3, 2.3], "unigram": [2.7, 2.6]},
-        index=["chain", "icl"],
-    )
+    table, fam, mism = (figure_tables[k] for k in ("baselines", "families", "mismatch"))
     with torch.no_grad():
         hand_built = torch.softmax(head(tokens), -1)
     by_count = analysis.loss_by_match_count(

@@ -6,7 +6,6 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -67,7 +66,7 @@ def test_draw_parents_rejects_an_invalid_parent_array():
         plots.draw_parents([-1, 0, 5, 1])
 
 
-def test_gallery_and_chapter_figures_draw_without_error():
+def test_gallery_and_chapter_figures_draw_without_error(figure_tables):
     fig = plots.draw_graph_gallery({"chain": chain(T), "icl": icl_pairs(T)}, suptitle="two graphs")
     assert len(fig.axes) == 4
     P = {a: torch.distributions.Dirichlet(torch.full((5,), a)).sample((5,)).numpy() for a in (0.1, 1.0)}
@@ -77,29 +76,7 @@ def test_gallery_and_chapter_figures_draw_without_error():
     assert len(fig.axes) == 2
     ax = plots.plot_bayes_convergence({16: (1.9, 0.01), 64: (1.8, 0.01)}, {"estimator": 1.77})
     assert ax.get_xlabel() and ax.get_ylabel()
-    table = pd.DataFrame({"loss": [2.3, 1.77], "se": [0.0, 0.01]}, index=["uniform", "estimator"])
-    assert plots.plot_baselines(table, title="baselines").get_title() == "baselines"
-    fam = pd.DataFrame(
-        {
-            "roots": [1, 10],
-            "uniform": [2.3, 2.3],
-            "unigram": [2.7, 2.6],
-            "unigram_se": [0.02, 0.02],
-            "estimator": [1.77, 1.93],
-            "estimator_se": [0.01, 0.01],
-            "bayes": [1.77, 1.91],
-            "bayes_se": [0.01, 0.01],
-            "gap": [0.0, 0.02],
-            "gap_se": [0.003, 0.009],
-        },
-        index=["chain", "icl"],
-    )
-    assert plots.plot_family_baselines(fam, title="families").get_title() == "families"
-    assert plots.plot_gap_vs_roots(fam, title="gap").get_xlabel() == "number of roots in the graph"
-    mism = pd.DataFrame(
-        {"true graph": [1.77, 1.93], "chain graph": [1.77, 2.05], "uniform": [2.3, 2.3], "unigram": [2.7, 2.6]},
-        index=["chain", "icl"],
-    )
+    table, fam, mism = (figure_tables[k] for k in ("baselines", "families", "mismatch"))
     assert len(plots.plot_graph_mismatch(mism, title="mismatch").patches) == 4
 
 
