@@ -129,7 +129,7 @@ for bad in ([-1, 0, 3, 1], [-1, 0, 1]):
 # $M[i, p(i)] = 1$ ({func}`~causal_tutorial.graphs.adjacency`), whose rows are children and columns parents.
 # {func}`~causal_tutorial.plots.draw_graph_gallery` draws both.
 
-# %%
+# %% mystnb={"image": {"alt": "Four graph families drawn as arcs over the positions (chain, icl pairs, random tree, random forest), each beside its adjacency matrix, which has one dark cell per child to the left of the diagonal."}}
 graphs = {"chain": make_parents("chain", T), "icl pairs": make_parents("icl", T),
           "random tree": make_parents("random", T, seed=0),
           "random forest": make_parents("forest", T, seed=0)}
@@ -187,7 +187,7 @@ assert roots["chain"] == 1 and roots["icl pairs"] == T // 2, \
 # random tree drawn on its graph (of 64 sequences, the one with the most distinct tokens, so that the arcs
 # are easy to follow):
 
-# %%
+# %% mystnb={"image": {"alt": "One random-tree sequence drawn on its graph, each node showing its token: children of equal parent tokens tend to carry equal tokens."}}
 tree = SingleParentTask(S, T, graphs["random tree"], alpha, device=cfg.device)
 some = tree.sample(64, cfg.generator(1)).tokens
 varied = some[torch.nn.functional.one_hot(some, S).amax(1).sum(1).argmax()]  # most distinct tokens
@@ -224,7 +224,7 @@ plt.show()
 # its own test set of `n_test` sequences (512 at book scale, $2^{14}$ at paper scale), kept for the rest of
 # the chapter.
 
-# %%
+# %% mystnb={"image": {"alt": "Bars of the in-context estimator's loss with the true graph and with the chain's graph for each family, with log S as a line: the chain's graph keeps part of the gain on icl pairs and none on the random graphs."}}
 tasks = {name: SingleParentTask(S, T, p, alpha, device=cfg.device) for name, p in graphs.items()}
 test = {name: tuple(task.sample(n_test, cfg.generator(10 + k)))
         for k, (name, task) in enumerate(tasks.items())}
@@ -309,7 +309,7 @@ for key in ("uniform", "unigram", "estimator", "bayes"):
     column = key if key != "estimator" else "true graph"
     families[f"{key}_se"] = [mean_and_se(loss[n][column])[1] for n in families.index]
 
-# %%
+# %% mystnb={"image": {"alt": "Top: losses of the unigram, the estimator and the Bayes floor per graph family, all below log S except the unigram. Bottom: the estimator's gap above the Bayes floor against the number of roots, larger for graphs with more roots."}}
 fig, axes = plt.subplots(2, 1, figsize=(7, 8), layout="constrained")
 plot_family_baselines(families, ax=axes[0],
                       title="On every family counting beats log S; "

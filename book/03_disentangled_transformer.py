@@ -198,7 +198,7 @@ print(f"{config.test_size} test sequences; best read-out scale c* = {c_star:.3f}
 # token shifted down by one row: position $i$ now holds the token of position $i-1$. (Position 0 is a root
 # and attends to itself; the query, whose parent is unknown, spreads its attention evenly.)
 
-# %%
+# %% mystnb={"image": {"alt": "Heatmap of one sequence's layer-2 input, positions down and column blocks across: in the block L1h0 tok each child's row lights up at its parent's token."}}
 ex = pick_example(tokens, parents, S, min_matches=3)
 example = tokens[ex]
 print("example sequence:", example.tolist(), " query token:", int(example[-1]))
@@ -216,7 +216,7 @@ assert all(gathered[i].argmax() == example[i - 1] and gathered[i].max() > 0.99
 # (the sub-diagonal). In layer 2 the query looks at the positions right *after* each earlier copy of its
 # own token, and nowhere else.
 
-# %%
+# %% mystnb={"image": {"alt": "Top: layer-1 attention of the hand-built head, each position attending to its parent (the sub-diagonal). Bottom: the query's layer-2 attention as bars, all on the positions whose parent token equals the query token."}}
 plot_attention_example(head, example, parents)
 plt.show()
 
@@ -245,7 +245,7 @@ assert mass_on_matches.min() > 0.99, "the query attends to the matching children
 # diagonal of $W$ in the rows of `L2h0·tok`, the token part of layer 2's output. Chapter 4 compares the
 # trained model's matrices with these.
 
-# %%
+# %% mystnb={"image": {"alt": "The hand-built head's matrices A1, A2 and W (transposed) with their blocks labelled: a sub-diagonal in A1's position block, a diagonal in A2's query-token by L1h0-token block, and a diagonal in W's L2h0 token block."}}
 plot_circuit_matrices(head, "The hand-built induction head: one block per rule")
 plt.show()
 
@@ -331,7 +331,7 @@ keys = ["uniform", "readout_floor", "estimator", "bayes"]
 pd.DataFrame({"loss (nats)": [baselines[k] for k in keys],
               "std. error": [baselines[f"{k}_se"] for k in keys]}, index=keys).round(3)
 
-# %%
+# %% mystnb={"image": {"alt": "Test loss of the hand-built head against the attention sharpness beta, falling from near uniform onto the read-out floor, which lies above the estimator and the Bayes floor lines."}}
 betas = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0, 16.0]
 losses = induction_head_losses(tokens[hit], labels[hit], parents, S, betas, c=c_star)
 ax = plot_loss_vs_beta(betas, losses, baselines)
@@ -377,7 +377,7 @@ print(f"read-out floor - estimator = {gap:.3f} nats (sequences with a match)")
 # One $c$ must serve every $N$: whatever its value, it is overconfident after a single observation or
 # timid when the evidence is overwhelming, and the best compromise $c^*$ is both.
 
-# %%
+# %% mystnb={"image": {"alt": "Probability put on the agreed next token against the number N of agreeing children: the estimator's curve rises towards 1 with N while the softmax read-out stays flat."}}
 plot_counting(S, exp.alpha, c_star)
 plt.show()
 

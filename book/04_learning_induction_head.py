@@ -131,7 +131,7 @@ baselines = baseline_losses(task, *test_set, generator=baseline_generator(config
 # The test loss starts at $\log S$ (zero weights predict the uniform law) and falls to the in-context
 # estimator's line, the paper's reference.
 
-# %%
+# %% mystnb={"image": {"alt": "Test loss of the trained model through training, falling from log S to just above the in-context estimator's line, with the other baselines as horizontal lines."}}
 ax = loss_curve(history, baselines, title="The trained model comes down to the estimator line",
                 keys=("uniform", "readout_floor", "estimator", "bayes"))
 ax.set_ylim(baselines["bayes"] - 0.1, baselines["uniform"] + 0.1)
@@ -185,7 +185,7 @@ assert abs(mixed - baselines["readout_floor"]) < 1e-3, "the floor on all sequenc
 # child at its parent (the *lock*, found below), when the attention on the parent first exceeds 0.9,
 # and at the end (chapter 3 drew the whole matrices of the hand-built head).
 
-# %%
+# %% mystnb={"image": {"alt": "Three rows of snapshots (at the lock, when the attention on the parent passes 0.9, and at the end) of the circuit's three blocks: A1's position block develops a sub-diagonal, A2's token block and W's token block develop diagonals."}}
 lock = lock_step(history)
 sharp = first_step_above(history, "attn_on_parent", 0.9)
 plot_snapshots(snapshots, [lock, sharp, config.steps], exp.S, exp.T,
@@ -249,7 +249,7 @@ assert all(W_tok[a].argmax() == a for a in range(exp.S)), "W's L2h0.tok block pe
 # its parent on test sequences; the right panel counts how many of the 18 children's rows already peak at
 # the parent ({func}`~causal_tutorial.analysis.rows_on_parent`).
 
-# %%
+# %% mystnb={"image": {"alt": "Three panels against the training step, the lock step marked: the test loss, the mean layer-1 attention on the parent, and the number of rows of A1's position block locked on their parent, which reaches all children at the lock."}}
 n_children = len(kids)
 rows = rows_on_parent(snapshots, task.parents, exp.S)
 plot_locking(history, rows, n_children, lock, xmax=min(config.steps, 10 * lock),
@@ -293,7 +293,7 @@ assert history[-1]["attn_on_parent"] > 0.9, \
 # ({func}`~causal_tutorial.analysis.loss_by_match_count`,
 # {func}`~causal_tutorial.analysis.layer2_attention_by_count`).
 
-# %%
+# %% mystnb={"image": {"alt": "Top: excess loss over the estimator by the number N of matching children for the read-out floor and the trained model; the model beats the floor at N = 1 and N at least 3. Bottom: the query's layer-2 attention by N, on matches, on itself and elsewhere."}}
 tokens, labels = test_set
 v, counts = matching_children_average(tokens, task.parents, exp.S)
 _, c_star = readout_floor(tokens[counts > 0], labels[counts > 0], task.parents, exp.S)

@@ -30,3 +30,18 @@ def test_notebook_has_outputs_and_python3_kernel(nb_path):
     assert any(c.get("outputs") for c in code), f"{nb_path.name} is committed without outputs"
     errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, f"{nb_path.name} has stored error outputs"
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_has_alt_text_that_describes_it(nb_path):
+    """myst-nb renders ``mystnb.image.alt`` of a cell as the alt text of its image output."""
+    nb = jupytext.read(nb_path)
+    figures = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and any("image/png" in o.get("data", {}) for o in c.get("outputs", []))
+    ]
+    assert figures, f"{nb_path.name} has no figures (the test may be wrong)"
+    for c in figures:
+        alt = c.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+        assert len(alt.split()) >= 8 and ".png" not in alt, f"{nb_path.name}: a figure without a describing alt text"

@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from ..checks import make_generator
 from ..estimators import in_context_estimator, soft_cross_entropy, uniform_predictor, unigram_predictor
 from ..graphs import chain
 from ..priors import sample_dirichlet, stationary_distribution
@@ -47,7 +48,7 @@ def check_chain_estimator(estimator, S: int = _S, T: int = _T, alpha: float = _A
     It must return ``(N(q → s') + α) / (N(q → ·) + Sα)`` for every sequence, with ``q = s_{T-1}`` and
     ``N(a → c)`` the number of ``i = 1 … T-2`` with ``s_{i-1} = a`` and ``s_i = c``.
     """
-    tokens, _ = SingleParentTask(S, T, chain(T), alpha).sample(512, torch.Generator().manual_seed(101))
+    tokens, _ = SingleParentTask(S, T, chain(T), alpha).sample(512, make_generator(101))
     ref = in_context_estimator(tokens, chain(T), S, alpha).double()
     got = _as_probs(estimator(tokens.clone(), S, alpha), tokens.shape[0], S, "estimator")
     err = (got - ref).abs().max(-1).values
@@ -73,7 +74,7 @@ def check_power_iteration(stationary, alpha: float = 1.0, S: int = _S, tol: floa
     stationary laws ``μ (n, S)``; on a seeded batch of ``Dirichlet(alpha)`` chains it must agree with
     :func:`causal_tutorial.priors.stationary_distribution` (GTH) to ``tol`` in every entry.
     """
-    g = torch.Generator().manual_seed(102)
+    g = make_generator(102)
     P = sample_dirichlet(alpha, (256, S), S, g, "cpu").double()
     P = P / P.sum(-1, keepdim=True)
     ref = stationary_distribution(P)
@@ -111,7 +112,7 @@ def check_unigram_loss_reason(answer: str) -> bool:
     assert answer == "b", hints[answer]
     # The claim behind (b), measured: the unigram's loss is far above log S on the chain.
     task = SingleParentTask(_S, _T, chain(_T), _ALPHA)
-    tokens, labels = task.sample(2048, torch.Generator().manual_seed(103))
+    tokens, labels = task.sample(2048, make_generator(103))
     uni = float(soft_cross_entropy(unigram_predictor(tokens, _S, _ALPHA), labels))
     assert uni > float(soft_cross_entropy(uniform_predictor(tokens, _S), labels)) > 0 and math.isfinite(uni)
     return True

@@ -9,6 +9,7 @@ import math
 
 import torch
 
+from ..checks import make_generator
 from ..estimators import matching_children_average, readout_floor
 from ..graphs import icl_pairs, validate_parents
 from ..models import DisentangledTransformer
@@ -30,7 +31,7 @@ def check_layer1_matrix(A1, parents=None, S: int = 10, T: int = 20, min_attentio
     model = DisentangledTransformer(S, T, heads=(1, 1))
     with torch.no_grad():
         model.head(1).copy_(A1)
-    tokens, _ = SingleParentTask(S, T, parents, alpha=0.1).sample(256, torch.Generator().manual_seed(31))
+    tokens, _ = SingleParentTask(S, T, parents, alpha=0.1).sample(256, make_generator(31))
     att = model.attention(tokens)[(1, 0)]  # (n, T, T)
     for i, pi in enumerate(parents):
         if pi < 0:
@@ -52,7 +53,7 @@ def check_readout_constant(
     c = float(c)
     assert math.isfinite(c), f"c must be a finite number, got {c}"
     parents = icl_pairs(T) if parents is None else validate_parents(parents, T)
-    tokens, labels = SingleParentTask(S, T, parents, alpha).sample(8192, torch.Generator().manual_seed(32))
+    tokens, labels = SingleParentTask(S, T, parents, alpha).sample(8192, make_generator(32))
     v, counts = matching_children_average(tokens, parents, S)
     hit = counts > 0
     floor, c_best = readout_floor(tokens[hit], labels[hit], parents, S)
