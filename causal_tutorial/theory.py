@@ -12,25 +12,45 @@ that information exactly for each transition law ``π`` and averages it over the
 * :func:`chi2_of_joint`: ``I_χ²(X; Y) = Σ_{x,y} P(x,y)² / (P(x) P(y)) − 1``, the one place it is written.
 * :func:`chi2_mutual_information`: ``E_π[I_χ²(s_j; s_i)]`` for every pair ``j < i``, with its standard
   error (Monte Carlo over ``π`` only; each term is exact).
+* :func:`initial_gradient_formula`: what the reduced model's first-layer gradient at initialisation
+  measures, ``G[i, k]`` (``1 + E[I_χ²]`` at the parent), with the derivation and its approximations;
+  :func:`reduced_model_initial_gradient` the same gradient by autograd, :func:`compare_gradient` the two.
+* :func:`algorithm1`: the paper's Algorithm 1, two stages of SGD at constant step sizes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from .checks import check_alpha, check_positive_int, check_vocab, generator_or_default, resolve_device
+from .checks import (
+    check_alpha,
+    check_nonnegative_float,
+    check_positive_int,
+    check_vocab,
+    generator_or_default,
+    resolve_device,
+)
 from .graphs import parent_depths, validate_parents
+from .models import ReducedModel
 from .priors import normalise_rows_, sample_gamma, stationary_distribution
+from .tasks import SingleParentTask
+from .training import Metrics, Stage, TrainConfig, TrainResult, train
 
 __all__ = [
     "Chi2MutualInformation",
     "pairwise_joint",
     "chi2_of_joint",
     "chi2_mutual_information",
+    "InitialGradientFormula",
+    "initial_gradient_formula",
+    "reduced_model_initial_gradient",
+    "GradientComparison",
+    "compare_gradient",
+    "algorithm1",
 ]
 
 #: Draws of ``π`` processed at once by :func:`chi2_mutual_information`: this bounds memory (at S = 10,
@@ -150,6 +170,18 @@ class Chi2MutualInformation:
     alpha: float
 
 
+def _prior_draws(
+    S: int, alpha: float, n_pi: int, g: torch.Generator, dev: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``n_pi`` draws of ``π`` (rows i.i.d. ``Dirichlet(α·1_S)``, float64) and their stationary laws
+    ``μ`` (GTH), yielded ``CHUNK`` at a time as ``(pi (m, S, S), mu (m, S))``: the one code path for the
+    prior's draws, so that every average over ``π`` here uses the same draws for the same generator."""
+    for start in range(0, n_pi, CHUNK):
+        m = min(CHUNK, n_pi - start)
+        pi = normalise_rows_(sample_gamma(alpha, (m, S, S), g, dev, dtype=torch.float64), dim=-1)
+        yield pi, stationary_distribution(pi)
+
+
 def chi2_mutual_information(
     parents: Sequence[int],
     S: int,
@@ -175,10 +207,7 @@ def chi2_mutual_information(
     n = len(p)
     below = torch.tril(torch.ones(n, n, dtype=torch.bool, device=dev), diagonal=-1)
     per_draw = []
-    for start in range(0, n_pi, CHUNK):
-        m = min(CHUNK, n_pi - start)
-        pi = normalise_rows_(sample_gamma(alpha, (m, S, S), g, dev, dtype=torch.float64), dim=-1)
-        mu = stationary_distribution(pi)
+    for pi, mu in _prior_draws(S, alpha, n_pi, g, dev):
         laws, index = _distinct_joints(p, pi, mu)  # each distinct joint law once: I_χ² of those, then gather
         per_draw.append(chi2_of_joint(laws)[:, index[below]])  # (m, pairs j < i)
     values = torch.cat(per_draw)
@@ -187,3 +216,299 @@ def chi2_mutual_information(
     mean[below] = values.mean(0)
     se[below] = values.std(0) / math.sqrt(n_pi) if n_pi > 1 else float("nan")
     return Chi2MutualInformation(mean=mean, se=se, n_pi=n_pi, parents=p, S=S, alpha=alpha)
+
+
+# --- the first-layer gradient at initialisation ---------------------------------------------------------
+#: Sequences per chunk in :func:`reduced_model_initial_gradient` (about 60 MB of float64 activations
+#: at T = 24; the gradients of the chunks are summed).
+GRADIENT_CHUNK = 8192
+
+
+@dataclass(frozen=True, eq=False)
+class InitialGradientFormula:
+    """``G[i, k] = E_π[Σ_{a,b} P(s_k = a, s_i = b) π[a, b] / μ(b)]`` for ``k ≤ i``, with its standard error.
+
+    See :func:`initial_gradient_formula` for what it predicts: the reduced model's first-layer gradient
+    at initialisation is approximately ``β₀ (1 − ε) / (T S (i+1)) · (G[i, k] − c_i)``, with ``c_i``
+    the mean of ``G[i, ·]`` over ``k ≤ i`` (:meth:`gradient`).
+
+    Attributes:
+        mean: ``(T-1, T-1)`` float64, entry ``[i, k]`` (``k ≤ i``) the mean over the draws of ``π``; 0 for ``k > i``.
+        se: the standard error of each mean, ``std / √n_pi`` over the draws (ddof 1); 0 for ``k > i``.
+        n_pi: the number of draws of ``π``.
+        parents: the parent array (validated, a tuple).
+        S: the vocabulary size.
+        alpha: the Dirichlet concentration of the prior ``π`` was drawn from.
+    """
+
+    mean: torch.Tensor
+    se: torch.Tensor
+    n_pi: int
+    parents: tuple[int, ...]
+    S: int
+    alpha: float
+
+    def gradient(self, beta0: float = 0.1, eps: float = 1e-3) -> torch.Tensor:
+        """The predicted ``−∂L/∂A1`` ``(T-1, T-1)`` at initialisation: ``β₀ (1 − ε) / (T S (i+1)) ·
+        (G[i, k] − c_i)`` for ``k ≤ i`` with ``c_i = mean_{k' ≤ i} G[i, k']``, 0 above the diagonal."""
+        beta0 = check_nonnegative_float("beta0", beta0)
+        n = len(self.parents)
+        causal = torch.ones(n, n, dtype=torch.bool, device=self.mean.device).tril()
+        rows = torch.arange(1, n + 1, dtype=torch.float64, device=self.mean.device).unsqueeze(1)  # i + 1
+        centred = torch.where(causal, self.mean - self.mean.sum(1, keepdim=True) / rows, 0.0)
+        return beta0 * (1 - float(eps)) / ((n + 1) * self.S) * centred / rows
+
+
+def initial_gradient_formula(
+    parents: Sequence[int],
+    S: int,
+    alpha: float,
+    n_pi: int,
+    generator: torch.Generator | None = None,
+    device: str | torch.device = "cpu",
+) -> InitialGradientFormula:
+    """``G[i, k] = E_π[Σ_{a,b} P(s_k = a, s_i = b) π[a, b] / μ(b)]`` for every pair ``k ≤ i``: what the
+    reduced model's first-layer gradient at initialisation measures, as in the paper's analysis.
+
+    **The gradient.** At initialisation (``A1 = 0``, ``A2 = β₀ I``) layer 1 averages uniformly,
+    ``P1[i, k] = 1/(i+1)`` for ``k ≤ i`` and ``ê_i = Σ_k P1[i, k] e_{s_k}``; the query ``q = s_{T-1}``
+    scores position ``j`` by ``β₀ ê_j[q]``, attends with ``att = softmax(score)`` and predicts
+    ``f = (1 − ε) f̄ + ε/S``, ``f̄ = Σ_j att_j e_{s_j}``, with loss ``−Σ_s y_s log f_s``, ``y = π[q]``.
+    The chain rule gives, exactly, for ``k ≤ i``,
+    ``−∂L/∂A1[i, k] = (1 − ε) β₀ att_i P1[i, k] (y_{s_i}/f_{s_i} − c) (1[s_k = q] − ê_i[q])`` with
+    ``c = Σ_s y_s f̄_s / f_s``. Its approximations:
+
+    1. small ``β₀``: ``att_i = 1/T`` and ``f̄ = ν̂``, the sequence's empirical token law (the gradient
+       is ``O(β₀)``; this is its first order);
+    2. small ``ε``: ``f ≈ ν̂`` and ``c ≈ 1``;
+    3. large ``T``: ``ν̂ ≈ μ_π``, the stationary law of the sequence's ``π``;
+    4. the query uniform and independent of ``s_0 … s_{T-2}`` (as the task draws it).
+
+    Averaging over ``q`` (uniform), the sequence given ``π``, then ``π``, the ``−1`` of ``c`` cancels the
+    ``Σ_q ê_i[q] = 1`` and what is left is
+    ``−∂L/∂A1[i, k] ≈ β₀ (1 − ε) / (T S (i+1)) · (G[i, k] − c_i)``, ``c_i = (1/(i+1)) Σ_{k' ≤ i} G[i, k']``:
+    the row constant (from the ``−ê_i[q]`` term) is the row's own mean over its causal part, as it must
+    be, since a softmax row's gradient sums to zero. :meth:`InitialGradientFormula.gradient` returns it.
+
+    **What G is.** For a child ``i`` with parent ``p``, ``π[a, b] = P(s_p = a, s_i = b)/μ(a)``, so
+    ``G[i, k] = E_π[Σ_{a,b} P(s_k=a, s_i=b) P(s_p=a, s_i=b) / (μ(a) μ(b))]``: at ``k = p`` it is
+    ``1 + E_π[I_χ²(s_p; s_i)]``, and by Cauchy–Schwarz and the data-processing inequality every
+    ``k < i`` has ``G[i, k] ≤ G[i, p]`` for each ``π``. Positions independent of ``s_i`` (other
+    trees) give 1; the diagonal is ``G[i, i] = E[tr π] = 1`` (``E π[a, a] = 1/S`` under the prior).
+    So the gradient's argmax over ``k < i`` is the parent.
+
+    Each draw's value is exact: the joint laws are those of :func:`pairwise_joint` (each distinct law
+    computed once) and the sum is evaluated as ``Σ_{a,b} P(s_k = a | s_i = b) π[a, b]``, terms with
+    ``μ(b) = 0`` being 0. Only the average over ``π`` is Monte Carlo, over ``n_pi`` draws processed
+    ``CHUNK`` at a time, the same draws as :func:`chi2_mutual_information` for the same generator
+    (an unseeded call uses seed 0).
+    """
+    p = validate_parents(parents)
+    S = check_vocab(S)
+    alpha = check_alpha(alpha)
+    n_pi = check_positive_int("n_pi", n_pi, "draws of the transition law π")
+    dev = resolve_device(device)
+    g = generator_or_default(generator, dev)
+    n = len(p)
+    causal = torch.ones(n, n, dtype=torch.bool, device=dev).tril()
+    per_draw = []
+    for pi, mu in _prior_draws(S, alpha, n_pi, g, dev):
+        laws, index = _distinct_joints(p, pi, mu)  # laws[:, index[k, i], a, b] = P(s_k = a, s_i = b)
+        col = laws.sum(-2, keepdim=True)  # P(s_i = b) = μ(b)
+        given = torch.where(col > 0, laws / col.clamp_min(torch.finfo(laws.dtype).tiny), 0.0)
+        values = (given * pi.unsqueeze(1)).sum((-1, -2))  # (m, K): one per distinct law
+        per_draw.append(values[:, index.T[causal]])  # entry [i, k] reads the law of (s_k, s_i)
+    draws = torch.cat(per_draw)
+    mean = torch.zeros(n, n, dtype=torch.float64, device=dev)
+    se = torch.zeros(n, n, dtype=torch.float64, device=dev)
+    mean[causal] = draws.mean(0)
+    se[causal] = draws.std(0) / math.sqrt(n_pi) if n_pi > 1 else float("nan")
+    return InitialGradientFormula(mean=mean, se=se, n_pi=n_pi, parents=p, S=S, alpha=alpha)
+
+
+def reduced_model_initial_gradient(
+    parents: Sequence[int],
+    S: int,
+    alpha: float,
+    n: int,
+    beta0: float = 0.1,
+    eps: float = 1e-3,
+    generator: torch.Generator | None = None,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """``−∂L/∂A1`` ``(T-1, T-1)`` float64 of a fresh reduced model, by autograd on ``n`` sequences.
+
+    ``L`` is the mean soft-label loss of ``ReducedModel(S, T, beta0, eps)`` (in float64, at its
+    initialisation ``A1 = 0``, ``A2 = β₀ I``) on ``n`` fresh sequences of
+    ``SingleParentTask(S, T, parents, alpha)``, ``T = len(parents) + 1``; the rows and columns
+    ``0 … T-2`` (the graph's positions) are returned, the query's row and column dropped. The
+    sequences are drawn and differentiated ``GRADIENT_CHUNK`` = 8192 at a time, the gradients summed,
+    so memory stays bounded for any ``n``. The empirical counterpart of
+    :meth:`InitialGradientFormula.gradient`; :func:`compare_gradient` compares the two.
+    """
+    p = validate_parents(parents)
+    S = check_vocab(S)
+    n = check_positive_int("n", n, "the number of sequences")
+    dev = resolve_device(device)
+    g = generator_or_default(generator, dev)
+    T = len(p) + 1
+    task = SingleParentTask(S, T, p, alpha, device=dev)
+    model = ReducedModel(S, T, beta0=beta0, eps=eps).double().to(dev)
+    for start in range(0, n, GRADIENT_CHUNK):
+        batch = task.sample(min(GRADIENT_CHUNK, n - start), g)
+        loss = model.loss(batch.tokens, batch.labels.double(), reduction="none").sum() / n
+        loss.backward()
+    assert model.A1.grad is not None
+    return -model.A1.grad[: T - 1, : T - 1].detach().clone()
+
+
+@dataclass(frozen=True)
+class GradientComparison:
+    """How well :func:`initial_gradient_formula` predicts :func:`reduced_model_initial_gradient`.
+
+    Attributes:
+        rel_error: ``‖fitted − formula‖ / ‖formula‖`` over the compared entries (row-centred).
+        factor: the common factor ``λ`` of the least-squares fit ``(i+1) · autograd ≈ λ · formula``;
+            the derivation predicts ``β₀ (1 − ε) / (T S)``.
+        argmax_autograd: the fraction of child rows whose largest entry over ``k < i`` is the parent.
+        argmax_formula: the same for the formula.
+        rows: the child rows compared.
+        diagonal: whether the entries ``k = i`` were among the compared ones.
+    """
+
+    rel_error: float
+    factor: float
+    argmax_autograd: float
+    argmax_formula: float
+    rows: tuple[int, ...]
+    diagonal: bool
+
+
+def compare_gradient(
+    autograd: torch.Tensor,
+    formula: InitialGradientFormula,
+    diagonal: bool = False,
+) -> GradientComparison:
+    """Compare an autograd gradient with the formula on the child rows of ``formula.parents``.
+
+    Each child row ``i`` of ``autograd`` is multiplied by ``i + 1`` (undoing the ``1/(i+1)`` of the
+    uniform first layer). The compared entries of a row are ``k < i``, and with ``diagonal`` also
+    ``k = i``; both matrices have each row's mean over its compared entries removed (the row constant
+    ``c_i``: the formula fixes the entries only up to it). One common factor ``λ = ⟨a, g⟩ / ⟨g, g⟩``
+    is fitted by least squares (``a`` the scaled, centred autograd entries, ``g`` the formula's; the
+    noise is in ``a``), and the relative error ``‖a/λ − g‖ / ‖g‖`` is reported (it is at least 1
+    when ``λ ≤ 0``, the shapes then disagreeing).
+
+    By default the diagonal is left out, and then also out of the centring, so that it cannot shift
+    the rest of its row. There the model departs from the formula by more than the ``ν̂ ≈ μ`` error
+    elsewhere: layer 2 averages all ``T`` tokens, the query's own among them, so when ``s_i = q``
+    the count ``ν̂(s_i)`` is one larger and ``y_{s_i}/f_{s_i}`` smaller, a correlation with
+    ``1[s_i = q]`` that only the entry ``k = i`` carries (``O(1/(T μ))``; it makes the autograd
+    diagonal more negative than ``G[i, i] − c_i``). The parent is read off ``k < i`` anyway.
+
+    Roots are not compared: where every earlier position is independent of a root (other trees, as
+    for in-context pairs) its centred formula is 0 and a relative error means nothing. The argmax
+    fractions are over ``k < i`` of the child rows (the diagonal never counts), ties counting as misses.
+    """
+    if not isinstance(formula, InitialGradientFormula):
+        raise TypeError(f"formula must be an InitialGradientFormula, got {type(formula).__name__}")
+    n = len(formula.parents)
+    if not isinstance(autograd, torch.Tensor) or autograd.shape != (n, n):
+        raise ValueError(
+            f"autograd must be a ({n}, {n}) tensor to match formula.parents, got {getattr(autograd, 'shape', autograd)}"
+        )
+    compared = torch.ones(n, n, dtype=torch.bool).tril(0 if diagonal else -1)
+    count = compared.sum(1, keepdim=True).clamp_min(1).to(torch.float64)
+
+    def centred(m: torch.Tensor) -> torch.Tensor:
+        m = torch.where(compared, m, 0.0)
+        return torch.where(compared, m - m.sum(1, keepdim=True) / count, 0.0)
+
+    scale = torch.arange(1, n + 1, dtype=torch.float64).unsqueeze(1)  # i + 1
+    a = centred(autograd.detach().to(device="cpu", dtype=torch.float64) * scale)
+    g = centred(formula.mean.detach().to(device="cpu", dtype=torch.float64))
+    children = tuple(i for i, q in enumerate(formula.parents) if q >= 0)
+    keep = torch.zeros(n, n, dtype=torch.bool)
+    keep[list(children)] = True
+    keep &= compared
+    av, gv = a[keep], g[keep]
+    gg = float(gv @ gv)
+    factor = float(av @ gv) / gg if gg > 0 else float("nan")
+    rel = float((av / factor - gv).norm()) / math.sqrt(gg) if gg > 0 and factor != 0 else float("inf")
+
+    def fraction(m: torch.Tensor) -> float:
+        hits = 0
+        for i in children:
+            row = m[i, :i]
+            best = row.max()
+            hits += int(bool(row[formula.parents[i]] == best) and int((row == best).sum()) == 1)
+        return hits / len(children) if children else float("nan")
+
+    return GradientComparison(
+        rel_error=rel,
+        factor=factor,
+        argmax_autograd=fraction(a),
+        argmax_formula=fraction(g),
+        rows=children,
+        diagonal=bool(diagonal),
+    )
+
+
+# --- the paper's Algorithm 1 ------------------------------------------------------------------------
+def _eval_every(tau1: int, tau2: int, most: int = 100) -> int:
+    """The smallest divisor of ``tau1`` giving at most ``most`` evaluations in all (else ``tau1``), so
+    that the end of stage 1 is always evaluated (the end of training always is)."""
+    for d in range(1, tau1 + 1):
+        if tau1 % d == 0 and (tau1 + tau2) // d <= most:
+            return d
+    return tau1
+
+
+def algorithm1(
+    parents: Sequence[int],
+    S: int,
+    alpha: float,
+    tau1: int,
+    eta1: float,
+    tau2: int,
+    eta2: float,
+    beta0: float = 0.1,
+    batch_size: int = 1024,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    metrics: Metrics | None = None,
+) -> tuple[ReducedModel, TrainResult]:
+    """The paper's Algorithm 1: train a fresh ``ReducedModel(S, T, beta0)`` in two stages of SGD.
+
+    Stage 1 trains ``A1`` alone for ``tau1`` steps at the constant step size ``eta1`` (``A2`` stays at
+    ``β₀ I``); stage 2 trains ``A2`` alone for ``tau2`` steps at ``eta2``. Fresh batches of
+    ``batch_size`` sequences of ``SingleParentTask(S, T, parents, alpha)``, ``T = len(parents) + 1``,
+    no weight decay; through :func:`causal_tutorial.training.train` with ``schedule="constant"`` and
+    the given ``seed``. The test set is 4096 sequences; evaluations (the test loss and ``metrics``)
+    come at most about 100 times, always at the end of stage 1 and at the end.
+
+    Returns the trained model and the :class:`~causal_tutorial.training.TrainResult`.
+    """
+    p = validate_parents(parents)
+    tau1 = check_positive_int("tau1", tau1, "the steps of stage 1")
+    tau2 = check_positive_int("tau2", tau2, "the steps of stage 2")
+    for name, value in (("eta1", eta1), ("eta2", eta2)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} (a step size) must be a positive finite number, got {name}={value!r}")
+    T = len(p) + 1
+    dev = resolve_device(device)
+    task = SingleParentTask(S, T, p, alpha, device=dev)
+    model = ReducedModel(S, T, beta0=beta0)
+    config = TrainConfig(
+        stages=[Stage(("A1",), tau1, float(eta1)), Stage(("A2",), tau2, float(eta2))],
+        optimizer="sgd",
+        schedule="constant",
+        weight_decay=0.0,
+        batch_size=batch_size,
+        eval_every=_eval_every(tau1, tau2),
+        test_size=4096,
+        seed=seed,
+        device=str(dev),
+    )
+    result = train(model, task, config, metrics=metrics, desc="Algorithm 1")
+    return model, result

@@ -8,8 +8,19 @@ import torch
 
 from causal_tutorial.checks import make_generator
 from causal_tutorial.graphs import chain, icl_pairs
+from causal_tutorial.models import ReducedModel
 from causal_tutorial.priors import normalise_rows_, sample_gamma, stationary_distribution
-from causal_tutorial.theory import chi2_mutual_information, chi2_of_joint, pairwise_joint
+from causal_tutorial.tasks import SingleParentTask
+from causal_tutorial.theory import (
+    InitialGradientFormula,
+    algorithm1,
+    chi2_mutual_information,
+    chi2_of_joint,
+    compare_gradient,
+    initial_gradient_formula,
+    pairwise_joint,
+    reduced_model_initial_gradient,
+)
 
 FOREST = (-1, 0, 0, 1, -1)
 
@@ -199,3 +210,132 @@ def test_stable_for_a_sparse_prior():
         I = chi2_of_joint(pairwise_joint(parents, pi, mu))
         assert bool(torch.isfinite(I).all())
         assert float(I.min()) >= 0 and float(I.max()) <= S - 1 + 1e-9
+
+
+# --- the first-layer gradient at initialisation ----------------------------------------------------------
+def test_gradient_formula_per_draw_equals_its_definition_through_pairwise_joint():
+    """The chunked, distinct-law computation against ``Σ_{a,b} P(s_k=a, s_i=b) π[a,b] / μ(b)`` written
+    out with :func:`pairwise_joint`, on the same draws (300 = a chunk of 256, then 44)."""
+    r = initial_gradient_formula(FOREST, S=3, alpha=0.5, n_pi=300, generator=make_generator(7))
+    g = make_generator(7)
+    draws = []
+    for m in (256, 44):
+        pi = normalise_rows_(sample_gamma(0.5, (m, 3, 3), g, "cpu", dtype=torch.float64), dim=-1)
+        mu = stationary_distribution(pi)
+        J = pairwise_joint(FOREST, pi, mu)  # [., k, i, a, b] = P(s_k = a, s_i = b)
+        draws.append((J * pi[:, None, None] / mu[:, None, None, None, :]).sum((-1, -2)).transpose(1, 2))
+    per = torch.cat(draws)
+    causal = torch.ones(5, 5, dtype=torch.bool).tril()
+    assert isinstance(r, InitialGradientFormula) and r.mean.shape == r.se.shape == (5, 5)
+    torch.testing.assert_close(r.mean[causal], per.mean(0)[causal], rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(r.se[causal], (per.std(0) / math.sqrt(300))[causal], rtol=1e-10, atol=1e-14)
+    assert float(r.mean[~causal].abs().max()) == 0 and float(r.se[~causal].abs().max()) == 0
+
+
+def test_gradient_formula_at_the_parent_is_one_plus_the_chi2_information():
+    """``G[i, p(i)] = 1 + E[I_χ²(s_p; s_i)]`` on the same draws of π (same seed), and where
+    ``s_k`` is independent of ``s_i`` (another tree) ``G = 1``; the diagonal is ``E[tr π]``."""
+    for parents in (chain(8), icl_pairs(8), FOREST):
+        G = initial_gradient_formula(parents, S=4, alpha=0.3, n_pi=500, generator=make_generator(3))
+        I = chi2_mutual_information(parents, S=4, alpha=0.3, n_pi=500, generator=make_generator(3))
+        for i, p in enumerate(parents):
+            if p >= 0:
+                assert abs(float(G.mean[i, p] - 1 - I.mean[i, p])) < 1e-10, (parents, i)
+    G = initial_gradient_formula(icl_pairs(8), S=4, alpha=0.3, n_pi=500, generator=make_generator(3))
+    assert abs(float(G.mean[3, 1]) - 1) < 1e-12 and abs(float(G.mean[2, 0]) - 1) < 1e-12
+    g = make_generator(3)  # the first 256 draws: the diagonal is tr π for each
+    pi = normalise_rows_(sample_gamma(0.3, (256, 4, 4), g, "cpu", dtype=torch.float64), dim=-1)
+    G256 = initial_gradient_formula(icl_pairs(8), S=4, alpha=0.3, n_pi=256, generator=make_generator(3))
+    torch.testing.assert_close(G256.mean.diagonal(), pi.diagonal(dim1=-2, dim2=-1).sum(-1).mean().expand(7))
+
+
+def test_gradient_formula_predicts_the_autograd_gradient():
+    """The formula against the reduced model's autograd gradient where its approximations hold: a
+    chain with S = 3 and α = 1 (fast mixing, so over T = 24 tokens ν̂ ≈ μ), β₀ = 0.01 (first order in
+    β₀), ε = 1e-4, n = 2^17 sequences, n_pi = 2048. Measured (sequence seeds 0 and 2): relative error
+    0.065, 0.063 without the diagonal, 0.26, 0.28 with it; the fitted factor 0.986, 0.993 of
+    β₀ (1 − ε) / (T S); 0.17, 0.19 entry by entry with no fitted factor; every child row's argmax over
+    k < i the parent, in both. Tolerances: 0.12, 0.35, ±15%, 0.3."""
+    parents, S, beta0, eps = chain(24), 3, 0.01, 1e-4
+    T = len(parents) + 1
+    grad = reduced_model_initial_gradient(parents, S, 1.0, 2**17, beta0, eps, generator=make_generator(0))
+    formula = initial_gradient_formula(parents, S, 1.0, 2048, generator=make_generator(1))
+    assert grad.shape == (T - 1, T - 1) and grad.dtype == torch.float64
+    assert float(grad.triu(1).abs().max()) == 0  # causal: no gradient above the diagonal
+    assert float(grad.sum(1).abs().max()) < 1e-15  # a softmax row's gradient sums to zero
+    c = compare_gradient(grad, formula)
+    assert c.rows == tuple(range(1, T - 1)) and not c.diagonal
+    assert c.rel_error < 0.12, c
+    assert abs(c.factor / (beta0 * (1 - eps) / (T * S)) - 1) < 0.15, c
+    assert c.argmax_autograd == c.argmax_formula == 1.0, c
+    with_diagonal = compare_gradient(grad, formula, diagonal=True)
+    assert with_diagonal.rel_error < 0.35 and with_diagonal.argmax_autograd == 1.0, with_diagonal
+    # and the predicted gradient itself, entry by entry, without any fitted factor
+    predicted = formula.gradient(beta0, eps)
+    below = torch.ones(T - 1, T - 1, dtype=torch.bool).tril(-1)
+    below[0] = False
+    rel = float((grad - predicted)[below].norm() / predicted[below].norm())
+    assert rel < 0.3, rel
+
+
+def test_reduced_model_gradient_chunks_add_up():
+    """Chunks of 8192 sequences summed = the same sequences differentiated at once (same generator)."""
+    parents, S = icl_pairs(6), 3
+    chunked = reduced_model_initial_gradient(parents, S, 0.5, 8192 + 100, generator=make_generator(5))
+    g = make_generator(5)
+    task = SingleParentTask(S, 6, parents, 0.5)
+    batches = [task.sample(8192, g), task.sample(100, g)]
+    model = ReducedModel(S, 6).double()
+    tokens = torch.cat([b.tokens for b in batches])
+    labels = torch.cat([b.labels for b in batches]).double()
+    model.loss(tokens, labels).backward()
+    torch.testing.assert_close(chunked, -model.A1.grad[:5, :5], rtol=1e-10, atol=1e-15)
+
+
+def test_algorithm1_recovers_a_tiny_chain_in_stage_1():
+    """Stage 1 alone (A1, τ₁ = 50 steps at the constant η₁ = 1000, batches of 1024) puts every child
+    row's layer-1 attention on its parent: S = 3, T = 8, α = 1 (P[i, i-1] ≥ 0.98 for seeds 0–2)."""
+    parents = chain(8)
+    model, result = algorithm1(parents, 3, 1.0, tau1=50, eta1=1000.0, tau2=5, eta2=1.0, seed=0)
+    assert isinstance(model, ReducedModel) and result.history[-1]["step"] == 55
+    assert [r["lr"] for r in result.history if r["step"] in (1, 50, 55)] == [1000.0, 1000.0, 1.0]
+    P = model.layer1().detach()
+    for i, p in enumerate(parents):
+        if p >= 0:
+            assert int(P[i, :i].argmax()) == p, (i, P[i])
+            assert float(P[i, p]) > 0.9, (i, P[i])
+    # stage 2 trained A2
+    assert not torch.equal(model.A2.detach(), 0.1 * torch.eye(3))
+
+
+@pytest.mark.parametrize(
+    "call, error, name",
+    [
+        (lambda: initial_gradient_formula(chain(5), 1, 0.5, 4), ValueError, "S"),
+        (lambda: initial_gradient_formula(chain(5), 3, -1.0, 4), ValueError, "alpha"),
+        (lambda: initial_gradient_formula(chain(5), 3, 0.5, 0), ValueError, "n_pi"),
+        (lambda: initial_gradient_formula((-1, 2, 0), 3, 0.5, 4), ValueError, "parents"),
+        (lambda: initial_gradient_formula(chain(5), 3, 0.5, 4, generator=3), TypeError, "generator"),
+        (lambda: reduced_model_initial_gradient(chain(5), 3, 0.5, 0), ValueError, "n"),
+        (lambda: reduced_model_initial_gradient(chain(5), 3, 0.5, 8, beta0=-1.0), ValueError, "beta0"),
+        (lambda: reduced_model_initial_gradient(chain(5), 3, 0.5, 8, eps=0.0), ValueError, "eps"),
+        (lambda: reduced_model_initial_gradient(chain(5), 3, 0.0, 8), ValueError, "alpha"),
+        (lambda: reduced_model_initial_gradient((0,), 3, 0.5, 8), ValueError, "parents"),
+        (lambda: compare_gradient(torch.zeros(3, 3), _small_formula()), ValueError, "autograd"),
+        (lambda: compare_gradient(torch.zeros(4, 4), torch.zeros(4, 4)), TypeError, "formula"),
+        (lambda: algorithm1(chain(5), 3, 0.5, 0, 1.0, 1, 1.0), ValueError, "tau1"),
+        (lambda: algorithm1(chain(5), 3, 0.5, 1, 1.0, 1.5, 1.0), TypeError, "tau2"),
+        (lambda: algorithm1(chain(5), 3, 0.5, 1, 0.0, 1, 1.0), ValueError, "eta1"),
+        (lambda: algorithm1(chain(5), 3, 0.5, 1, 1.0, 1, float("inf")), ValueError, "eta2"),
+        (lambda: algorithm1(chain(5), 1, 0.5, 1, 1.0, 1, 1.0), ValueError, "S"),
+        (lambda: algorithm1(chain(5), 3, 0.5, 1, 1.0, 1, 1.0, beta0=float("nan")), ValueError, "beta0"),
+        (lambda: algorithm1(chain(5), 3, 0.5, 1, 1.0, 1, 1.0, batch_size=0), ValueError, "batch_size"),
+    ],
+)
+def test_gradient_and_algorithm1_arguments_are_named(call, error, name):
+    with pytest.raises(error, match=name):
+        call()
+
+
+def _small_formula() -> InitialGradientFormula:
+    return initial_gradient_formula(chain(5), 3, 0.5, 4)
