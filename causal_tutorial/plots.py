@@ -64,6 +64,9 @@ __all__ = [
     "plot_locking",
     "plot_by_match_count",
     "plot_book_vs_paper",
+    # why gradient descent finds the graph (chapter 5)
+    "plot_gradient_vs_formula",
+    "plot_margin",
     # experiment results
     "experiment_figures",
 ]
@@ -968,3 +971,68 @@ def experiment_figures(result: dict, out_dir: str | Path) -> list[Path]:
         fig.savefig(paths[-1])
         plt.close(fig)
     return paths
+
+
+# ==== why gradient descent finds the graph (chapter 5) ====
+
+
+def plot_gradient_vs_formula(panels: Mapping[str, Sequence], suptitle: str | None = None):
+    """For each graph, one row of three small heatmaps: the autograd gradient (rows scaled by ``i+1``
+    and centred), the formula (centred) and the true adjacency (chapter 5).
+
+    ``panels`` maps a graph's name to ``(autograd, formula, adjacency)``, three ``(T-1, T-1)`` arrays.
+    """
+    names = list(panels)
+    fig, axes = _figure(len(names), 3, height=2.3 * len(names) + 0.6, squeeze=False)
+    heads = ("autograd, ×(i+1), centred", "formula G, centred", "true parent adjacency")
+    for r, name in enumerate(names):
+        for c, (M, head) in enumerate(zip(panels[name], heads)):
+            M = np.asarray(M, dtype=float)
+            ax = axes[r, c]
+            if c < 2:
+                lim = np.abs(M).max() or 1.0
+                im = ax.imshow(M, cmap="RdBu_r", vmin=-lim, vmax=lim)
+            else:
+                im = ax.imshow(M, cmap="Greys", vmin=0, vmax=1)
+            ax.grid(False)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < 2:
+                cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+                cb.ax.tick_params(labelsize=8)
+                cb.ax.yaxis.get_offset_text().set_fontsize(8)
+            ax.set_title(f"{name}: {head}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel("child i", fontsize=8)
+            if r == len(names) - 1:
+                ax.set_xlabel("earlier position k", fontsize=8)
+    _suptitle(fig, suptitle)
+    return fig
+
+
+def plot_margin(table, suptitle: str | None = None):
+    """Two panels against α, one line per vocabulary size: ``E[I_χ²]`` on a chain edge and the mean
+    margin of a child row (the parent's entry minus the largest other one, chapter 5).
+
+    ``table`` has columns ``S``, ``alpha``, ``edge``, ``edge_se`` and ``margin`` (a DataFrame or a
+    mapping of equal-length sequences).
+    """
+    cols = {k: np.asarray(table[k], dtype=float) for k in ("S", "alpha", "edge", "edge_se", "margin")}
+    fig, axes = _figure(1, 2, height=3.4)
+    for S in sorted(set(cols["S"].tolist())):
+        sel = cols["S"] == S
+        a = cols["alpha"][sel]
+        axes[0].errorbar(a, cols["edge"][sel], yerr=2 * cols["edge_se"][sel], marker="o", label=f"S = {S:g}")
+        axes[1].plot(a, cols["margin"][sel], marker="o", label=f"S = {S:g}")
+    for ax, ylabel, title in (
+        (axes[0], "E[I_χ²(s_(i-1); s_i)]", "The information on an edge"),
+        (axes[1], "parent entry − next best", "The margin of a child row"),
+    ):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("Dirichlet concentration α")
+        ax.set_ylabel(ylabel)
+        _title(ax, title)
+        ax.legend(fontsize=8)
+    _suptitle(fig, suptitle)
+    return fig

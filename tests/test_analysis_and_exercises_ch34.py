@@ -247,6 +247,20 @@ def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(
             by_count, analysis.layer2_attention_by_count(head, tokens, chain(T)), suptitle="by count"
         ),
         "plot_book_vs_paper": lambda: plots.plot_book_vs_paper(run, run),
+        "plot_gradient_vs_formula": lambda: plots.plot_gradient_vs_formula(
+            {name: (np.eye(T - 1), -np.eye(T - 1), np.eye(T - 1)) for name in ("chain", "icl", "tree")},
+            suptitle="gradient against formula " * 6,
+        ),
+        "plot_margin": lambda: plots.plot_margin(
+            {
+                "S": [3, 3, 5, 5],
+                "alpha": [0.1, 1, 0.1, 1],
+                "edge": [2, 1, 3, 1],
+                "edge_se": [0.1] * 4,
+                "margin": [1, 0.5, 2, 0.3],
+            },
+            suptitle="margin",
+        ),
     }
     not_figures = {
         "BaselineStyle",
