@@ -150,7 +150,19 @@ def chi2_of_joint(P: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True, eq=False)
-class Chi2MutualInformation:
+class _PriorAverage:
+    """A matrix over pairs of positions averaged over draws of ``π`` from the prior, with its standard error."""
+
+    mean: torch.Tensor
+    se: torch.Tensor
+    n_pi: int
+    parents: tuple[int, ...]
+    S: int
+    alpha: float
+
+
+@dataclass(frozen=True, eq=False)
+class Chi2MutualInformation(_PriorAverage):
     """``E_π[I_χ²(s_j; s_i)]`` for the pairs ``j < i`` of a graph, with its standard error.
 
     Attributes:
@@ -162,12 +174,16 @@ class Chi2MutualInformation:
         alpha: the Dirichlet concentration of the prior ``π`` was drawn from.
     """
 
-    mean: torch.Tensor
-    se: torch.Tensor
-    n_pi: int
-    parents: tuple[int, ...]
-    S: int
-    alpha: float
+
+def _mean_and_se_over_draws(values: torch.Tensor, where: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-entry mean and standard error (``std / √n``, ddof 1) over the draws of ``values (n_pi, K)``,
+    placed at the ``K`` true entries of the square mask ``where``; 0 elsewhere."""
+    n_pi = values.shape[0]
+    mean = torch.zeros(where.shape, dtype=torch.float64, device=values.device)
+    se = torch.zeros(where.shape, dtype=torch.float64, device=values.device)
+    mean[where] = values.mean(0)
+    se[where] = values.std(0) / math.sqrt(n_pi) if n_pi > 1 else float("nan")
+    return mean, se
 
 
 def _prior_draws(
@@ -210,11 +226,7 @@ def chi2_mutual_information(
     for pi, mu in _prior_draws(S, alpha, n_pi, g, dev):
         laws, index = _distinct_joints(p, pi, mu)  # each distinct joint law once: I_χ² of those, then gather
         per_draw.append(chi2_of_joint(laws)[:, index[below]])  # (m, pairs j < i)
-    values = torch.cat(per_draw)
-    mean = torch.zeros(n, n, dtype=torch.float64, device=dev)
-    se = torch.zeros(n, n, dtype=torch.float64, device=dev)
-    mean[below] = values.mean(0)
-    se[below] = values.std(0) / math.sqrt(n_pi) if n_pi > 1 else float("nan")
+    mean, se = _mean_and_se_over_draws(torch.cat(per_draw), below)
     return Chi2MutualInformation(mean=mean, se=se, n_pi=n_pi, parents=p, S=S, alpha=alpha)
 
 
@@ -225,7 +237,7 @@ GRADIENT_CHUNK = 8192
 
 
 @dataclass(frozen=True, eq=False)
-class InitialGradientFormula:
+class InitialGradientFormula(_PriorAverage):
     """``G[i, k] = E_π[Σ_{a,b} P(s_k = a, s_i = b) π[a, b] / μ(b)]`` for ``k ≤ i``, with its standard error.
 
     See :func:`initial_gradient_formula` for what it predicts: the reduced model's first-layer gradient
@@ -240,13 +252,6 @@ class InitialGradientFormula:
         S: the vocabulary size.
         alpha: the Dirichlet concentration of the prior ``π`` was drawn from.
     """
-
-    mean: torch.Tensor
-    se: torch.Tensor
-    n_pi: int
-    parents: tuple[int, ...]
-    S: int
-    alpha: float
 
     def gradient(self, beta0: float = 0.1, eps: float = 1e-3) -> torch.Tensor:
         """The predicted ``−∂L/∂A1`` ``(T-1, T-1)`` at initialisation: ``β₀ (1 − ε) / (T S (i+1)) ·
@@ -318,11 +323,7 @@ def initial_gradient_formula(
         given = torch.where(col > 0, laws / col.clamp_min(torch.finfo(laws.dtype).tiny), 0.0)
         values = (given * pi.unsqueeze(1)).sum((-1, -2))  # (m, K): one per distinct law
         per_draw.append(values[:, index.T[causal]])  # entry [i, k] reads the law of (s_k, s_i)
-    draws = torch.cat(per_draw)
-    mean = torch.zeros(n, n, dtype=torch.float64, device=dev)
-    se = torch.zeros(n, n, dtype=torch.float64, device=dev)
-    mean[causal] = draws.mean(0)
-    se[causal] = draws.std(0) / math.sqrt(n_pi) if n_pi > 1 else float("nan")
+    mean, se = _mean_and_se_over_draws(torch.cat(per_draw), causal)
     return InitialGradientFormula(mean=mean, se=se, n_pi=n_pi, parents=p, S=S, alpha=alpha)
 
 
