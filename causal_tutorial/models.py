@@ -349,22 +349,35 @@ class ReducedModel(_Model):
     Its logits are log-probabilities: ``forward`` returns ``log((1 - eps) f + eps / S)``, so
     ``softmax(logits)`` is the prediction itself (its rows already sum to 1).
 
+    The **prior position** (``prior_weight = w > 0``; beyond the paper, off by default) adds to
+    layer 2 one virtual position that every query ``i`` can attend to: a pseudo-observation "``s_i``
+    followed by a uniformly drawn token" of weight ``w``. Its layer-1 output is ``e_{s_i}`` (so its
+    score is ``A2[s_i, s_i] + log w``) and its value is the uniform law ``1/S``. With ``A2 = β I`` and
+    ``β → ∞`` the query then puts weight ``w / (n + w)`` on the uniform law and ``1 / (n + w)`` on each
+    of its ``n`` matching positions: with ``w = S α`` this is the in-context estimator's Dirichlet
+    smoothing ``(count + α) / (n + S α)``, which the paper's reduced model (``w = 0``) cannot express.
+
     Args:
         S: vocabulary size (an int ≥ 2). T: sequence length (an int ≥ 3).
         beta0: the initial ``A2 = beta0 · I`` (a finite number ≥ 0); ``A1`` starts at zero.
         eps: the weight of the uniform law, ``0 < eps < 1``.
+        prior_weight: the prior position's weight ``w`` (a finite number ≥ 0; 0, the default, is the
+            paper's model without it).
 
     Cache of :meth:`run_with_cache`: ``resid`` 0 the one-hot tokens ``(n, T, S)``, ``resid`` 1 the
     layer-1 output ``ê`` ``(n, T, S)``, ``resid`` 2 layer 2's average of one-hot tokens at every
-    position ``(n, T, S)`` (the query's row is ``f``); ``attn`` 1 is the position-only pattern
-    expanded to ``(n, T, T)``, ``attn`` 2 the layer-2 pattern of every position (causal).
+    position ``(n, T, S)`` (the query's row is ``f``, the prior position's share included); ``attn`` 1
+    is the position-only pattern expanded to ``(n, T, T)``, ``attn`` 2 the layer-2 pattern of every
+    position over the real positions (causal; with a prior position its rows sum to one minus the
+    prior position's weight, which is ``("prior", 2)`` ``(n, T)``).
     """
 
-    def __init__(self, S: int, T: int, beta0: float = 0.1, eps: float = 1e-3):
+    def __init__(self, S: int, T: int, beta0: float = 0.1, eps: float = 1e-3, prior_weight: float = 0.0):
         super().__init__()
         self.S = check_vocab(S)
         self.T = check_length(T)
         beta0 = check_nonnegative_float("beta0", beta0)
+        self.prior_weight = check_nonnegative_float("prior_weight", prior_weight)
         rule = "eps (the weight of the uniform law) must be a number with 0 < eps < 1"
         try:
             self.eps = float(eps)
@@ -386,7 +399,7 @@ class ReducedModel(_Model):
 
     def config(self) -> dict:
         """What rebuilds the architecture (saved with checkpoints)."""
-        return {"model": "reduced", "S": self.S, "T": self.T}
+        return {"model": "reduced", "S": self.S, "T": self.T, "prior_weight": self.prior_weight}
 
     def layer1(self) -> torch.Tensor:
         """Layer 1's position-only attention ``softmax(mask(A1))`` ``(T, T)`` (the paper's Algorithm 1)."""
@@ -402,8 +415,19 @@ class ReducedModel(_Model):
         P1 = self.layer1()  # (T, T)
         e_hat = torch.einsum("ij,njs->nis", P1, onehot)  # (n, T, S)
         scores = torch.einsum("nis,st,njt->nij", onehot, self.A2, e_hat)  # (n, T, T)
-        att = _masked_softmax(scores, _causal_mask(T, tokens.device))
-        f_all = att @ onehot  # (n, T, S)
+        mask = _causal_mask(T, tokens.device)
+        if self.prior_weight > 0:
+            # The prior position: its layer-1 output is the query's own token, its value the uniform
+            # law, its log-weight log(w), so its score is A2[s_i, s_i] + log(w).
+            prior_score = onehot @ self.A2.diagonal() + math.log(self.prior_weight)  # (n, T)
+            both = torch.cat([scores.masked_fill(~mask, float("-inf")), prior_score.unsqueeze(-1)], -1)
+            att_all = torch.softmax(both, dim=-1)
+            att, prior = att_all[..., :T], att_all[..., T]
+            f_all = att @ onehot + prior.unsqueeze(-1) / self.S
+        else:
+            att = _masked_softmax(scores, mask)
+            prior = None
+            f_all = att @ onehot  # (n, T, S)
         probs = (1 - self.eps) * f_all[:, -1] + self.eps / self.S
         cache: Cache = {
             ("resid", 0): onehot,
@@ -412,6 +436,8 @@ class ReducedModel(_Model):
             ("attn", 2, 0): att,
             ("resid", 2): f_all,
         }
+        if prior is not None:
+            cache["prior", 2] = prior
         return probs.log(), cache
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:

@@ -67,6 +67,7 @@ __all__ = [
     # why gradient descent finds the graph (chapter 5)
     "plot_gradient_vs_formula",
     "plot_margin",
+    "plot_algorithm1",
     # experiment results
     "experiment_figures",
 ]
@@ -97,6 +98,8 @@ BASELINES: dict[str, BaselineStyle] = {
     "bayes": BaselineStyle("Bayes floor (importance-sampled)", "black", ":", "s"),
     "hand_built": BaselineStyle("hand-built induction head", "tab:orange", "-", "v"),
     "model": BaselineStyle("trained model", "tab:blue", "-", "D"),
+    "reduced_limit": BaselineStyle("hand-built reduced model", "tab:brown", "-.", "P"),
+    "reduced_limit_prior": BaselineStyle("hand-built, prior position", "tab:pink", "-.", "P"),
 }
 
 #: ``{key: label}`` of :data:`BASELINES`, for tables.
@@ -1036,3 +1039,27 @@ def plot_margin(table, suptitle: str | None = None):
         ax.legend(fontsize=8)
     _suptitle(fig, suptitle)
     return fig
+
+
+def plot_algorithm1(runs: dict, baselines: dict, tau1: int, title: str | None = None):
+    """Test loss through the two stages of Algorithm 1 (chapter 5): one curve per run, a dotted
+    vertical line where stage 2 begins (after ``tau1`` steps), and each baseline as a horizontal line.
+
+    ``runs`` maps a label to a training history (dicts with ``step`` and ``test_loss``); ``baselines``
+    maps :data:`BASELINES` keys to losses.
+    """
+    _, ax = _figure(height=3.8)
+    colours = ["tab:blue", "tab:cyan", "tab:purple", "tab:gray"]
+    for (label, history), colour in zip(runs.items(), colours):
+        steps = [h["step"] for h in history]
+        ax.plot(steps, [h["test_loss"] for h in history], color=colour, lw=2, label=label)
+    for key, value in baselines.items():
+        _hline(ax, key, value)
+    ax.axvline(tau1, color="0.5", ls=":", lw=1)
+    ax.text(tau1, 1.0, " stage 2 →", transform=ax.get_xaxis_transform(), va="top", ha="left", fontsize=8)
+    ax.text(tau1, 1.0, "← stage 1 ", transform=ax.get_xaxis_transform(), va="top", ha="right", fontsize=8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("test cross-entropy (nats)")
+    _title(ax, title or "Algorithm 1: stage 1 trains A⁽¹⁾, stage 2 trains A⁽²⁾")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return ax

@@ -478,6 +478,7 @@ def algorithm1(
     seed: int = 0,
     device: str | torch.device = "cpu",
     metrics: Metrics | None = None,
+    prior_weight: float = 0.0,
 ) -> tuple[ReducedModel, TrainResult]:
     """The paper's Algorithm 1: train a fresh ``ReducedModel(S, T, beta0)`` in two stages of SGD.
 
@@ -487,6 +488,10 @@ def algorithm1(
     no weight decay; through :func:`causal_tutorial.training.train` with ``schedule="constant"`` and
     the given ``seed``. The test set is 4096 sequences; evaluations (the test loss and ``metrics``)
     come at most about 100 times, always at the end of stage 1 and at the end.
+
+    ``prior_weight`` gives the reduced model a prior position (see
+    :class:`~causal_tutorial.models.ReducedModel`; 0, the default, is the paper's model; ``S α``
+    lets stage 2 approach the in-context estimator).
 
     Returns the trained model and the :class:`~causal_tutorial.training.TrainResult`.
     """
@@ -499,7 +504,7 @@ def algorithm1(
     T = len(p) + 1
     dev = resolve_device(device)
     task = SingleParentTask(S, T, p, alpha, device=dev)
-    model = ReducedModel(S, T, beta0=beta0)
+    model = ReducedModel(S, T, beta0=beta0, prior_weight=prior_weight)
     config = TrainConfig(
         stages=[Stage(("A1",), tau1, float(eta1)), Stage(("A2",), tau2, float(eta2))],
         optimizer="sgd",

@@ -251,6 +251,11 @@ def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(
             {name: (np.eye(T - 1), -np.eye(T - 1), np.eye(T - 1)) for name in ("chain", "icl", "tree")},
             suptitle="gradient against formula " * 6,
         ),
+        "plot_algorithm1": lambda: plots.plot_algorithm1(
+            {"paper's model": res.history, "with a prior position": res.history},
+            {"uniform": 2.3, "estimator": 1.75, "reduced_limit": 3.1, "reduced_limit_prior": 1.8},
+            tau1=10,
+        ),
         "plot_margin": lambda: plots.plot_margin(
             {
                 "S": [3, 3, 5, 5],

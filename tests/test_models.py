@@ -163,6 +163,41 @@ def test_reduced_model_logits_are_the_log_of_its_probability_formula():
     torch.testing.assert_close(logits.exp().sum(-1), torch.ones(9))  # already log-probabilities
 
 
+def test_reduced_model_prior_position_is_the_estimators_smoothing_in_the_hard_limit():
+    """With A1 a hard copy of the chain, the query's row on position 0, A2 = βI with β large and the
+    prior weight S·α, the prediction is (1 - eps) · the in-context estimator + eps/S wherever no
+    spurious match exists (s_0 differs from the query): each of the N matching children gets 1/(N + Sα),
+    the uniform law Sα/(N + Sα). Checked against the estimator of ``estimators`` (counted apart)."""
+    S_, T_, alpha, eps = 4, 9, 0.3, 1e-3
+    parents = chain(T_)
+    m = ReducedModel(S_, T_, beta0=80.0, eps=eps, prior_weight=S_ * alpha).double()
+    with torch.no_grad():
+        m.A1.fill_(-200.0)
+        m.A1[0, 0] = 200.0
+        for i, p in enumerate(parents):
+            if p >= 0:
+                m.A1[i, p] = 200.0
+        m.A1[T_ - 1, 0] = 200.0
+    batch = SingleParentTask(S_, T_, parents, alpha).sample(2000, torch.Generator().manual_seed(3))
+    keep = batch.tokens[:, 0] != batch.tokens[:, -1]
+    assert 500 < keep.sum() < 2000
+    with torch.no_grad():
+        f = m(batch.tokens[keep]).exp()
+    est = in_context_estimator(batch.tokens[keep], parents, S_, alpha)
+    torch.testing.assert_close(f, (1 - eps) * est.double() + eps / S_, rtol=0, atol=1e-6)
+    # And the prior position's weight is in the cache, the real positions' weights sum to the rest.
+    _, cache = m.run_with_cache(batch.tokens[:5])
+    torch.testing.assert_close(cache["attn", 2, 0].sum(-1) + cache["prior", 2], torch.ones(5, T_, dtype=torch.float64))
+
+
+def test_reduced_model_without_prior_position_has_no_prior_in_its_cache_and_rejects_a_negative_weight():
+    m = ReducedModel(S, T)
+    assert ("prior", 2) not in m.run_with_cache(torch.randint(0, S, (2, T)))[1]
+    assert m.config()["prior_weight"] == 0.0
+    with pytest.raises(ValueError, match="prior_weight"):
+        ReducedModel(S, T, prior_weight=-1.0)
+
+
 def test_reduced_model_rejects_bad_constructor_arguments():
     with pytest.raises(ValueError, match="eps"):
         ReducedModel(S, T, eps=0.0)
