@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from .checks import (
     check_alpha,
@@ -48,6 +49,7 @@ __all__ = [
     "InitialGradientFormula",
     "initial_gradient_formula",
     "reduced_model_initial_gradient",
+    "first_order_gradient",
     "GradientComparison",
     "compare_gradient",
     "algorithm1",
@@ -363,6 +365,61 @@ def reduced_model_initial_gradient(
     return -model.A1.grad[: T - 1, : T - 1].detach().clone()
 
 
+def first_order_gradient(
+    parents: Sequence[int],
+    S: int,
+    alpha: float,
+    n: int,
+    beta0: float = 0.1,
+    eps: float = 1e-3,
+    law: str = "empirical",
+    generator: torch.Generator | None = None,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """The first-order gradient ``−∂L/∂A1`` ``(T-1, T-1)`` float64, averaged over ``n`` fresh sequences:
+    what :func:`initial_gradient_formula` predicts before its last two approximations are taken.
+
+    For each sequence, with its own query ``q``, ``y = π[q]`` and the sequence's empirical token law
+    ``ν̂`` (over all ``T`` positions, the query's included, as layer 2 averages them at
+    initialisation), entry ``[i, k]`` (``k ≤ i``) is
+    ``β₀ (1 − ε) / (T (i+1)) · (h_i − 1) (1[s_k = q] − ê_i[q])`` with ``h_i = y_{s_i} / f_{s_i}``:
+    approximations 1 and 2 only. ``law="empirical"`` uses ``f = (1 − ε) ν̂ + ε/S``;
+    ``law="stationary"`` replaces it by ``μ_π`` (approximation 3, ``ν̂ ≈ μ``). The average over the
+    sequences (and so over the uniform query, approximation 4) is Monte Carlo, so the stationary
+    version's mean tends to :meth:`InitialGradientFormula.gradient`. Chapter 5 uses the two to
+    trace the formula's overall scale: the empirical version matches autograd's scale, the stationary
+    one carries the formula's shortfall.
+    """
+    p = validate_parents(parents)
+    S = check_vocab(S)
+    n = check_positive_int("n", n, "the number of sequences")
+    beta0 = check_nonnegative_float("beta0", beta0)
+    if law not in ("empirical", "stationary"):
+        raise ValueError(f'law must be "empirical" or "stationary", got law={law!r}')
+    dev = resolve_device(device)
+    g = generator_or_default(generator, dev)
+    T = len(p) + 1
+    task = SingleParentTask(S, T, p, alpha, device=dev)
+    total = torch.zeros(T - 1, T - 1, dtype=torch.float64, device=dev)
+    rows = torch.arange(1, T, dtype=torch.float64, device=dev)  # i + 1
+    for start in range(0, n, GRADIENT_CHUNK):
+        batch = task.sample(min(GRADIENT_CHUNK, n - start), g, return_law=law == "stationary")
+        tokens, y = batch.tokens, batch.labels.double()
+        x, q = tokens[:, :-1], tokens[:, -1:]
+        if law == "stationary":
+            assert batch.mu is not None
+            f = batch.mu.double()
+        else:
+            f = (1 - float(eps)) * F.one_hot(tokens, S).double().mean(1) + float(eps) / S
+        h = torch.gather(y, 1, x) / torch.gather(f, 1, x).clamp_min(torch.finfo(torch.float64).tiny) - 1
+        hit = (x == q).double()  # 1[s_k = q]
+        e_hat = hit.cumsum(1) / rows  # ê_i[q]
+        total += h.T @ hit - (h * e_hat).sum(0).unsqueeze(1)
+    causal = torch.ones(T - 1, T - 1, dtype=torch.bool, device=dev).tril()
+    scaled = beta0 * (1 - float(eps)) / T * total / n / rows.unsqueeze(1)
+    return torch.where(causal, scaled, 0.0)
+
+
 @dataclass(frozen=True)
 class GradientComparison:
     """How well :func:`initial_gradient_formula` predicts :func:`reduced_model_initial_gradient`.
@@ -387,10 +444,15 @@ class GradientComparison:
 
 def compare_gradient(
     autograd: torch.Tensor,
-    formula: InitialGradientFormula,
+    formula: InitialGradientFormula | torch.Tensor,
     diagonal: bool = False,
+    parents: Sequence[int] | None = None,
 ) -> GradientComparison:
     """Compare an autograd gradient with the formula on the child rows of ``formula.parents``.
+
+    ``formula`` may also be another gradient ``(T-1, T-1)`` (such as :func:`first_order_gradient`'s),
+    with the graph given as ``parents``; its rows are then scaled by ``i + 1`` as autograd's are, so
+    that ``λ = 1`` means equal scale.
 
     Each child row ``i`` of ``autograd`` is multiplied by ``i + 1`` (undoing the ``1/(i+1)`` of the
     uniform first layer). The compared entries of a row are ``k < i``, and with ``diagonal`` also
@@ -411,12 +473,20 @@ def compare_gradient(
     for in-context pairs) its centred formula is 0 and a relative error means nothing. The argmax
     fractions are over ``k < i`` of the child rows (the diagonal never counts), ties counting as misses.
     """
-    if not isinstance(formula, InitialGradientFormula):
-        raise TypeError(f"formula must be an InitialGradientFormula, got {type(formula).__name__}")
-    n = len(formula.parents)
+    if isinstance(formula, InitialGradientFormula):
+        graph, prediction, rescale = formula.parents, formula.mean, False
+    elif isinstance(formula, torch.Tensor):
+        if parents is None:
+            raise ValueError("parents must be given when formula is a gradient tensor")
+        graph, prediction, rescale = validate_parents(parents), formula, True
+    else:
+        raise TypeError(f"formula must be an InitialGradientFormula or a tensor, got {type(formula).__name__}")
+    n = len(graph)
+    if prediction.shape != (n, n):
+        raise ValueError(f"formula must be ({n}, {n}) to match parents, got {tuple(prediction.shape)}")
     if not isinstance(autograd, torch.Tensor) or autograd.shape != (n, n):
         raise ValueError(
-            f"autograd must be a ({n}, {n}) tensor to match formula.parents, got {getattr(autograd, 'shape', autograd)}"
+            f"autograd must be a ({n}, {n}) tensor to match the graph, got {getattr(autograd, 'shape', autograd)}"
         )
     compared = torch.ones(n, n, dtype=torch.bool).tril(0 if diagonal else -1)
     count = compared.sum(1, keepdim=True).clamp_min(1).to(torch.float64)
@@ -427,8 +497,8 @@ def compare_gradient(
 
     scale = torch.arange(1, n + 1, dtype=torch.float64).unsqueeze(1)  # i + 1
     a = centred(autograd.detach().to(device="cpu", dtype=torch.float64) * scale)
-    g = centred(formula.mean.detach().to(device="cpu", dtype=torch.float64))
-    children = tuple(i for i, q in enumerate(formula.parents) if q >= 0)
+    g = centred(prediction.detach().to(device="cpu", dtype=torch.float64) * (scale if rescale else 1.0))
+    children = tuple(i for i, q in enumerate(graph) if q >= 0)
     keep = torch.zeros(n, n, dtype=torch.bool)
     keep[list(children)] = True
     keep &= compared
@@ -442,7 +512,7 @@ def compare_gradient(
         for i in children:
             row = m[i, :i]
             best = row.max()
-            hits += int(bool(row[formula.parents[i]] == best) and int((row == best).sum()) == 1)
+            hits += int(bool(row[graph[i]] == best) and int((row == best).sum()) == 1)
         return hits / len(children) if children else float("nan")
 
     return GradientComparison(
