@@ -36,6 +36,11 @@ __all__ = [
     "single_parent_metrics",
     "attention_on_parents",
     "parent_metrics",
+    # chapter 6: many graphs (the paper's Fig. 9)
+    "block_attention_on_parent",
+    "attention_by_position",
+    "spread_over_graphs",
+    "curve_over_graphs",
     # chapter 3: the hand-built head
     "residual_stream",
     "query_layer2_token_average",
@@ -105,6 +110,63 @@ def single_parent_metrics(att: torch.Tensor, parents) -> dict:
     idx = torch.tensor(kids, device=att.device)
     pidx = torch.tensor(par, device=att.device)
     return {"attn_on_parent": float(att[:, idx, pidx].mean())}
+
+
+def block_attention_on_parent(block: torch.Tensor, parents: Sequence[int]) -> float:
+    """The paper's Fig. 9 metric for one graph: ``softmax(mask(block))[i, p(i)]`` averaged over the child rows.
+
+    ``block`` is a ``T × T`` position × position block of ``A⁽¹⁾`` (:func:`position_block`), masked
+    causally (row ``i`` over ``j ≤ i``) and softmaxed row by row: the attention layer 1 would pay if
+    it looked at positions alone, as the research code measures it. Compare
+    :func:`attention_by_position`, the attention actually paid in sequences (token parts included).
+    NaN for a graph without children.
+    """
+    kids, par = edges(validate_parents(parents))
+    if not kids:
+        return float("nan")
+    T = len(parents) + 1
+    if block.shape[-2:] != (T, T):
+        raise ValueError(f"block must be ({T}, {T}) for a parent array of length {T - 1}, got {tuple(block.shape)}")
+    mask = torch.ones(T, T, dtype=torch.bool, device=block.device).tril()
+    att = torch.softmax(block.double().masked_fill(~mask, float("-inf")), -1)
+    return float(att[kids, par].mean())
+
+
+def attention_by_position(att: torch.Tensor, parents: Sequence[int]) -> list[float | None]:
+    """The mean layer-1 attention from each position ``i`` to its parent ``p(i)`` over a batch
+    ``att (n, T, T)`` of patterns; ``None`` at roots (chapter 6's per-position curve)."""
+    parents = validate_parents(parents)
+    means = att[:, : len(parents), :].mean(0)
+    return [None if p < 0 else float(means[i, p]) for i, p in enumerate(parents)]
+
+
+def spread_over_graphs(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard deviation (ddof 0, as the paper reports Fig. 9's spread) over graphs."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        raise ValueError("values must hold at least one graph's number")
+    return float(v.mean()), float(v.std())
+
+
+def curve_over_graphs(curves: Sequence[Sequence[float | None]]) -> dict[str, list]:
+    """Per-position mean and sd (ddof 0) over the graphs where position ``i`` is a child.
+
+    ``curves`` holds one :func:`attention_by_position` list per graph. Returns ``{"position",
+    "mean", "sd", "graphs"}``: the positions that are a child in at least one graph, and at each the
+    mean, the sd and the number of graphs that have a parent there.
+    """
+    if not curves or len({len(c) for c in curves}) != 1:
+        raise ValueError("curves must be one or more lists of the same length")
+    out: dict[str, list] = {"position": [], "mean": [], "sd": [], "graphs": []}
+    for i in range(len(curves[0])):
+        vals = [float(v) for c in curves if (v := c[i]) is not None]
+        if vals:
+            mean, sd = spread_over_graphs(vals)
+            out["position"].append(i)
+            out["mean"].append(mean)
+            out["sd"].append(sd)
+            out["graphs"].append(len(vals))
+    return out
 
 
 def attention_on_parents(model, task, tokens: torch.Tensor) -> dict:

@@ -269,16 +269,22 @@ def k_parent_estimator(
     return dirichlet_posterior_mean(counts, alpha)
 
 
-def one_parent_estimator(tokens: torch.Tensor, S: int, alpha: float) -> torch.Tensor:
+def one_parent_estimator(tokens: torch.Tensor, S: int, alpha: float, first_child: int = 2) -> torch.Tensor:
     """The one-parent baseline of the multi-parent task (the paper's Fig. 5/7).
 
-    It pretends the target's only parent is ``T-1`` and counts the transitions ``s_{i-1} → s_i``,
-    ``i = 1 … T-1``, with ``s_{i-1} = s_{T-1}``: the bigram in-context estimator.
+    It pretends every position's only parent is the one before it (the target's is ``T-1``) and
+    counts the transitions ``s_{i-1} → s_i`` with ``s_{i-1} = s_{T-1}``, for the children
+    ``i = first_child … T-1``: the bigram in-context estimator. The default 2 counts, like the
+    research code, only the positions that have parents in the DAG (positions 0 and 1 are its roots,
+    so ``s_0 → s_1`` is not a transition of the one-parent graph); ``first_child=1`` counts it too.
     """
     S, alpha = check_vocab(S), check_alpha(alpha)
     tokens = check_tokens(tokens, S)
-    match = (tokens[:, :-1] == tokens[:, -1:]).double()  # parents i-1 = 0 … T-2 of children i = 1 … T-1
-    counts = torch.einsum("nk,nks->ns", match, F.one_hot(tokens[:, 1:], S).double())
+    T = tokens.shape[1]
+    if isinstance(first_child, bool) or not isinstance(first_child, int) or not 1 <= first_child <= T - 1:
+        raise ValueError(f"first_child must be an int in 1 … T-1 = {T - 1}, got first_child={first_child!r}")
+    match = (tokens[:, first_child - 1 : T - 1] == tokens[:, -1:]).double()  # parents i-1 of i = first_child … T-1
+    counts = torch.einsum("nk,nks->ns", match, F.one_hot(tokens[:, first_child:], S).double())
     return dirichlet_posterior_mean(counts, alpha)
 
 

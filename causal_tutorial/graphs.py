@@ -27,6 +27,8 @@ __all__ = [
     "icl_pairs",
     "random_tree",
     "random_forest",
+    "SMALL_TREE",
+    "small_tree",
     "make_parents",
     "multi_parent_dag",
     "edges",
@@ -38,6 +40,10 @@ __all__ = [
 
 #: The single-parent families of chapter 2, by the names the experiments use.
 FAMILIES = ("chain", "icl", "random", "forest")
+
+#: The research code's extra single-parent example (S = 3, T = 6): a root with two children, each
+#: with one child of its own; the query is position 5.
+SMALL_TREE = (-1, 0, 0, 1, 2)
 
 
 def validate_parents(parents: Iterable[int], T: int | None = None) -> tuple[int, ...]:
@@ -132,8 +138,16 @@ def random_forest(T: int, generator: torch.Generator | None = None, seed: int | 
     return tuple(out)
 
 
+def small_tree(T: int = 6) -> tuple[int, ...]:
+    """:data:`SMALL_TREE`, the research code's extra example; it exists only for ``T = 6``."""
+    if T != 6:
+        raise ValueError(f"the small tree has T = 6 (five positions and the query), got T={T!r}")
+    return SMALL_TREE
+
+
 def make_parents(family: str, T: int, seed: int = 0) -> tuple[int, ...]:
-    """The parent array of a named family (``chain``, ``icl``, ``random``, ``forest``)."""
+    """The parent array of a named family (``chain``, ``icl``, ``random``, ``forest``) or of the
+    named ``small`` tree (:data:`SMALL_TREE`, ``T = 6`` only)."""
     if family == "chain":
         return chain(T)
     if family == "icl":
@@ -142,7 +156,9 @@ def make_parents(family: str, T: int, seed: int = 0) -> tuple[int, ...]:
         return random_tree(T, seed=seed)
     if family == "forest":
         return random_forest(T, seed=seed)
-    raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if family == "small":
+        return small_tree(T)
+    raise ValueError(f"family must be one of {FAMILIES} or 'small', got {family!r}")
 
 
 def multi_parent_dag(T: int) -> tuple[tuple[int, ...], ...]:

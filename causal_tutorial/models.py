@@ -447,67 +447,72 @@ class ReducedModel(_Model):
 
 # =============================================================================================
 class StandardTransformer(_Model):
-    """A standard transformer (the paper's Fig. 8).
+    """A standard transformer, built as the paper's research code builds it for its Fig. 8.
 
-    Fixed random Gaussian token and position embeddings added (width ``d``); each layer
-    ``h ← h + softmax(mask(h A hᵀ)) h V`` then ``h ← h + MLP(h)`` (ReLU, ``d → d → d``); logits
-    ``h_{T-1} W``. One head per layer: :meth:`head` ``(l)`` is ``A[l-1]``.
+    Token and position embeddings ``N(0, 1/d)``, **added** and **trained**; width ``d`` (``S + T`` by
+    default, 30 for the paper's ``S = 10``, ``T = 20``). Each layer is one residual update
+    ``h ← h + MLP(softmax(mask(h A hᵀ)) h V)``: attention with a bilinear ``A`` that starts at
+    **zero** (so its first pattern is the causal average), values ``V ~ N(0, 1/d)``, then a ReLU MLP
+    ``d → d → d`` whose first layer starts ``N(0, 1/d)`` and whose **last layer starts at zero**
+    (biases zero). The MLP is µP-style scaled as in the research code: a layer ``n_in → n_out``
+    applies ``x (W √(n_out/n_in)) + b √n_out`` with stored ``W ~ N(0, 1/n_out)``; for these square
+    layers that is ``x W + b √d``, so a bias's step is ``√d`` times larger in effect. The read-out
+    ``W`` starts at zero, so the first prediction is uniform. Logits ``h_{T-1} W``, read at the last
+    position. One head per layer: :meth:`head` ``(l)`` is ``A[l-1]``.
 
     Args:
         S: vocabulary size (an int ≥ 2). T: sequence length (an int ≥ 3).
-        d: the width (a positive int). layers: the number of layers (a positive int).
-        generator: the ``torch.Generator`` for the embeddings and the initialisation.
-        init_std: the standard deviation of every initial matrix (a finite number ≥ 0);
-            ``None`` for ``1/√d``. ``W`` starts at zero, the biases too.
+        d: the width (a positive int; ``None`` for ``S + T``). layers: the number of layers (a positive int).
+        generator: the ``torch.Generator`` for the random initial weights.
 
     Cache of :meth:`run_with_cache`: ``resid`` 0 the embedding ``(n, T, d)``, ``resid`` ``l`` the
-    stream after layer ``l`` (attention then MLP), ``attn`` ``(l, 0)`` layer ``l``'s pattern.
+    stream after layer ``l``, ``attn`` ``(l, 0)`` layer ``l``'s pattern.
     """
-
-    tok_emb: torch.Tensor
-    pos_emb: torch.Tensor
 
     def __init__(
         self,
         S: int,
         T: int,
-        d: int = 30,
+        d: int | None = None,
         layers: int = 2,
         generator: torch.Generator | None = None,
-        init_std: float | None = None,
     ):
         super().__init__()
         self.S = check_vocab(S)
         self.T = check_length(T)
-        self.d = check_positive_int("d", d, "the width")
+        self.d = S + T if d is None else check_positive_int("d", d, "the width")
+        d = self.d
         layers = check_positive_int("layers", layers, "the number of layers")
-        std = (1.0 / math.sqrt(d)) if init_std is None else check_nonnegative_float("init_std", init_std)
         self.heads = (1,) * layers
         self.widths = [d] * (layers + 1)
-        self.register_buffer("tok_emb", torch.randn(S, d, generator=generator))
-        self.register_buffer("pos_emb", torch.randn(T, d, generator=generator))
-        self.A = nn.ParameterList([nn.Parameter(std * torch.randn(d, d, generator=generator)) for _ in range(layers)])
-        self.V = nn.ParameterList([nn.Parameter(std * torch.randn(d, d, generator=generator)) for _ in range(layers)])
+
+        def normal(*shape: int) -> nn.Parameter:
+            return nn.Parameter(torch.randn(*shape, generator=generator) / math.sqrt(d))
+
+        self.A = nn.ParameterList([nn.Parameter(torch.zeros(d, d)) for _ in range(layers)])
+        self.V = nn.ParameterList()
         self.mlp = nn.ModuleList()
         for _ in range(layers):
-            lin1, lin2 = nn.Linear(d, d), nn.Linear(d, d)
-            with torch.no_grad():
-                for lin in (lin1, lin2):
-                    lin.weight.copy_(std * torch.randn(d, d, generator=generator))
-                    lin.bias.zero_()
-            self.mlp.append(nn.Sequential(lin1, nn.ReLU(), lin2))
+            self.V.append(normal(d, d))
+            self.mlp.append(_MuMLP(normal(d, d), nn.Parameter(torch.zeros(d, d))))
         self.W = nn.Parameter(torch.zeros(d, S))
+        self.tok_emb = normal(S, d)
+        self.pos_emb = normal(T, d)
 
     def _head(self, layer: int, h: int) -> nn.Parameter:
         return self.A[layer - 1]
 
     def param_groups(self) -> dict[str, list[str]]:
         """Parameter names by kind and layer (the paper's Fig. 8): ``"A1", "A2", …`` (attention), ``"V1", …``
-        (values), ``"mlp1", …`` (each layer's MLP weights and biases) and ``"W"`` (the read-out)."""
+        (values), ``"mlp1", …`` (each layer's MLP weights and biases), ``"W"`` (the read-out) and
+        ``"embed"`` (the token and position embeddings)."""
         out: dict[str, list[str]] = {}
         for name, _ in self.named_parameters():
             kind, *rest = name.split(".")
-            key = kind if not rest else f"{kind}{int(rest[0]) + 1}"
+            if kind in ("tok_emb", "pos_emb"):
+                key = "embed"
+            else:
+                key = kind if not rest else f"{kind}{int(rest[0]) + 1}"
             out.setdefault(key, []).append(name)
         return out
 
@@ -525,11 +530,25 @@ class StandardTransformer(_Model):
         for l, (A, V, mlp) in enumerate(zip(self.A, self.V, self.mlp), start=1):
             att = _masked_softmax(h @ A @ h.transpose(1, 2), mask)
             cache["attn", l, 0] = att
-            h = h + att @ h @ V
-            h = h + mlp(h)
+            h = h + mlp(att @ h @ V)
             cache["resid", l] = h
         return h[:, -1] @ self.W, cache
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits ``(n, S)`` at the last position (the paper's Fig. 8)."""
         return self.run_with_cache(tokens)[0]
+
+
+class _MuMLP(nn.Module):
+    """The standard transformer's MLP ``d → d → d``: ``relu(x W1 + b1 √d) W2 + b2 √d`` (µP-style scaled
+    biases, as the research code has them; weights and biases are the stored parameters)."""
+
+    def __init__(self, W1: nn.Parameter, W2: nn.Parameter):
+        super().__init__()
+        self.W1, self.W2 = W1, W2
+        self.b1 = nn.Parameter(torch.zeros(W1.shape[1]))
+        self.b2 = nn.Parameter(torch.zeros(W2.shape[1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(x @ self.W1 + self.b1 * math.sqrt(self.b1.numel()))
+        return h @ self.W2 + self.b2 * math.sqrt(self.b2.numel())

@@ -49,14 +49,26 @@ import torch
 
 from .checks import check_alpha, check_length, check_positive_int, check_vocab, generator_or_default, resolve_device
 from .graphs import depth_levels, validate_parent_lists, validate_parents
-from .priors import DEFAULT_SETTINGS, SamplerSettings, _stationary_batch_last, normalise_rows_, start_gamma
+from .priors import (
+    DEFAULT_SETTINGS,
+    SamplerSettings,
+    _stationary_batch_last,
+    normalise_rows_,
+    sample_gamma,
+    start_gamma,
+)
 
 __all__ = [
     "SingleParentTask",
     "MultiParentTask",
+    "ROOT_LAWS",
     "Batch",
     "BatchStream",
 ]
+
+#: The laws of the multi-parent task's roots: independent uniform tokens, or the research code's
+#: shared ``ν ~ Dirichlet(α·1)`` per sequence (:class:`MultiParentTask`).
+ROOT_LAWS = ("uniform", "dirichlet")
 
 
 # --- helpers of the samplers ---------------------------------------------------------------------
@@ -276,9 +288,15 @@ class MultiParentTask:
     """The multi-parent task (the paper's Fig. 5/7): a DAG given as parent lists for positions ``0 … T``.
 
     Positions with ``k ≥ 1`` parents use one table ``π_k`` of shape ``(S^k, S)`` per sequence,
-    rows i.i.d. ``Dirichlet(α)``; roots are uniform. The row of a position is its parents' tokens
-    read as a number in base ``S``, the first parent most significant. The model sees
-    ``s_0 … s_{T-1}``; the label is the law of ``s_T`` given its parents.
+    rows i.i.d. ``Dirichlet(α)``. The row of a position is its parents' tokens read as a number in
+    base ``S``, the first parent most significant. The model sees ``s_0 … s_{T-1}``; the label is the
+    law of ``s_T`` given its parents.
+
+    The roots follow ``root_law``: ``"uniform"`` (independent uniform tokens, the default) or
+    ``"dirichlet"``, the research code's law behind the paper's Fig. 5/7: each sequence draws one
+    ``ν ~ Dirichlet(α·1_S)``, independent of the tables, and all its roots are i.i.d. from ``ν``
+    (so they are exchangeable and tend to agree). Either way the roots say nothing about the
+    tables, so the k-parent estimator stays the Bayes-optimal predictor.
     """
 
     def __init__(
@@ -289,9 +307,13 @@ class MultiParentTask:
         alpha: float = 0.1,
         device="cpu",
         settings: SamplerSettings = DEFAULT_SETTINGS,
+        root_law: str = "uniform",
     ):
         self.S = check_vocab(S)
         self.T = check_length(T)
+        if root_law not in ROOT_LAWS:
+            raise ValueError(f"root_law must be one of {ROOT_LAWS}, got root_law={root_law!r}")
+        self.root_law = root_law
         self.parent_lists = validate_parent_lists(parent_lists, T)
         self.alpha = check_alpha(alpha)
         self.device = resolve_device(device)
@@ -324,7 +346,13 @@ class MultiParentTask:
         return "multi"
 
     def describe(self) -> dict:
-        return {"S": self.S, "T": self.T, "alpha": self.alpha, "parent_lists": [list(p) for p in self.parent_lists]}
+        return {
+            "S": self.S,
+            "T": self.T,
+            "alpha": self.alpha,
+            "parent_lists": [list(p) for p in self.parent_lists],
+            "root_law": self.root_law,
+        }
 
     def sample(self, n: int, generator: torch.Generator | None = None, return_law: bool = False) -> Batch:
         """Draw ``n`` sequences: ``tokens (n, T)`` and the target's law ``labels (n, S)``; with
@@ -332,12 +360,21 @@ class MultiParentTask:
         n = check_positive_int("n", n, "the number of sequences")
         g = generator_or_default(generator, self.device)
         S, dev, parts = self.S, self.device, []
-        for c in _chunks(n, sum(S ** (k + 1) for k in self.ks), dev, self.settings):
+        for c in _chunks(
+            n, sum(S ** (k + 1) for k in self.ks) + S * (self.root_law == "dirichlet"), dev, self.settings
+        ):
             gammas = {
                 k: start_gamma(self.alpha, (S, S**k, c), g, dev, settings=self.settings) for k in self.ks
             }  # batch last
+            nu = (
+                start_gamma(self.alpha, (S, c), g, dev, settings=self.settings)
+                if self.root_law == "dirichlet"
+                else None
+            )
             u, roots = self._uniforms(c, g)  # drawn while the gamma worker runs
             tables = {k: normalise_rows_(draw()) for k, draw in gammas.items()}
+            if nu is not None:
+                roots = self._roots_from(normalise_rows_(nu()), roots)
             parts.append(self._sample_given(tables, u, roots, return_law))
         return _concat(parts)
 
@@ -355,13 +392,30 @@ class MultiParentTask:
         if not isinstance(tables, Mapping) or sorted(tables) != self.ks:
             raise ValueError(f"tables must map each number of parents {self.ks} to a table")
         P = {k: _law_to_batch_last(t, self.S**k, self.S, n, f"tables[{k}]", self.device) for k, t in tables.items()}
-        return self._sample_given(P, *self._uniforms(n, g), return_law)
+        nu = (
+            sample_gamma(self.alpha, (self.S, n), g, self.device, settings=self.settings)
+            if self.root_law == "dirichlet"
+            else None
+        )
+        u, roots = self._uniforms(n, g)
+        if nu is not None:
+            roots = self._roots_from(normalise_rows_(nu), roots)
+        return self._sample_given(P, u, roots, return_law)
 
     def _uniforms(self, n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """One uniform per child slot of the fill order, ``(T-R, n)``, and the ``R`` uniform roots ``(R, n)``."""
+        """One uniform per child slot of the fill order, ``(T-R, n)``, and the ``R`` roots ``(R, n)``:
+        uniform tokens, or (``root_law="dirichlet"``) uniforms on [0, 1) for :meth:`_roots_from`."""
         R = self._n_roots
         u = torch.rand(self.T - R, n, generator=g, device=self.device)
+        if self.root_law == "dirichlet":
+            return u, torch.rand(R, n, generator=g, device=self.device)
         return u, torch.randint(0, self.S, (R, n), generator=g, device=self.device)
+
+    @staticmethod
+    def _roots_from(nu: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Roots ``(R, n)`` i.i.d. from each sequence's ``ν`` (``(S, n)``, batch last), by inverse CDF of ``u``."""
+        C = _cumulative(nu)
+        return torch.stack([_inverse_cdf(C, u_r) for u_r in u]) if len(u) else u.long()
 
     def _sample_given(
         self, tables: dict[int, torch.Tensor], u: torch.Tensor, roots: torch.Tensor, return_law: bool

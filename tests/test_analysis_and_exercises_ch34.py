@@ -1,6 +1,7 @@
 """Chapters 3 and 4: the circuit helpers (``causal_tutorial.circuits``) and the exercise checks."""
 
 import json
+import math
 
 import matplotlib
 
@@ -348,3 +349,37 @@ def test_check_zero_init_gradients_accepts_the_true_norms_and_rejects_wrong_ones
         check_zero_init_gradients({**norms, "W": 0.0})
     with pytest.raises(AssertionError, match="missing"):
         check_zero_init_gradients({"W": 1.0})
+
+
+# --- chapter 6: the paper's Fig. 9 metric and its spread over graphs -----------------------------
+def test_block_attention_on_parent_on_a_hand_made_block_with_a_known_value():
+    """The parent entry of each child row gets log(w) and every other causal entry 0, so the softmax
+    gives w / (w + i) at the parent of row i (the row's i other causal entries, itself included).
+    For the chain of T = 5 with w = 3: rows 1, 2, 3 give 3/4, 3/5, 3/6, mean 0.6167; roots and the
+    query row do not count; entries above the diagonal are masked."""
+    parents = chain(5)
+    block = torch.zeros(5, 5, dtype=torch.float64)
+    for i, p in enumerate(parents):
+        if p >= 0:
+            block[i, p] = math.log(3.0)
+    block[0, 4] = 100.0  # above the diagonal: masked, must not matter
+    block[4, 0] = 100.0  # the query's row: not a child, must not matter
+    expected = (3 / 4 + 3 / 5 + 3 / 6) / 3
+    assert abs(analysis.block_attention_on_parent(block, parents) - expected) < 1e-12
+    assert math.isnan(analysis.block_attention_on_parent(torch.zeros(4, 4), (-1, -1, -1)))
+    with pytest.raises(ValueError, match="block"):
+        analysis.block_attention_on_parent(torch.zeros(4, 4), parents)
+
+
+def test_attention_by_position_and_the_spread_over_graphs():
+    att = torch.zeros(2, 5, 5)
+    att[0, 1, 0], att[1, 1, 0] = 0.5, 1.0  # mean 0.75 at position 1
+    att[:, 3, 1] = 0.2
+    curve = analysis.attention_by_position(att, (-1, 0, -1, 1))
+    assert curve == [None, 0.75, None, pytest.approx(0.2)]
+    assert analysis.spread_over_graphs([0.8, 0.9, 1.0]) == (pytest.approx(0.9), pytest.approx(math.sqrt(2 / 300)))
+    over = analysis.curve_over_graphs([curve, [None, 0.25, 0.5, None]])
+    assert over["position"] == [1, 2, 3] and over["graphs"] == [2, 1, 1]
+    assert over["mean"] == [pytest.approx(0.5), 0.5, pytest.approx(0.2)] and over["sd"][0] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="curves"):
+        analysis.curve_over_graphs([[None], [None, 0.1]])

@@ -138,6 +138,7 @@ def test_k_parent_and_one_parent_estimators_equal_brute_force():
     tokens = _tokens(T, seed=5)
     k = k_parent_estimator(tokens, lists, S, ALPHA)
     one = one_parent_estimator(tokens, S, ALPHA)
+    one_from_1 = one_parent_estimator(tokens, S, ALPHA, first_child=1)
     for b, seq in enumerate(tokens.tolist()):
         target_parents = [seq[p] for p in lists[T]]
         c = np.zeros(S)
@@ -145,11 +146,17 @@ def test_k_parent_and_one_parent_estimators_equal_brute_force():
             if len(lists[i]) == 2 and [seq[p] for p in lists[i]] == target_parents:
                 c[seq[i]] += 1
         np.testing.assert_allclose(k[b].numpy(), _smoothed(c), rtol=1e-6)
+        # the one-parent graph keeps each DAG child's last parent, i - 1 (the target's is T-1)
         c1 = np.zeros(S)
-        for i in range(1, T):
-            if seq[i - 1] == seq[-1]:
+        for i in range(T):
+            if lists[i] and seq[lists[i][-1]] == seq[lists[T][-1]]:
                 c1[seq[i]] += 1
         np.testing.assert_allclose(one[b].numpy(), _smoothed(c1), rtol=1e-6)
+        if seq[0] == seq[-1]:  # first_child=1 also counts s_0 → s_1
+            c1[seq[1]] += 1
+        np.testing.assert_allclose(one_from_1[b].numpy(), _smoothed(c1), rtol=1e-6)
+    with pytest.raises(ValueError, match="first_child"):
+        one_parent_estimator(tokens, S, ALPHA, first_child=0)
 
 
 def test_k_parent_estimator_is_the_posterior_mean_by_monte_carlo():

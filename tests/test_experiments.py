@@ -25,7 +25,7 @@ def test_paper_scale_is_exactly_the_papers_settings():
     )
     m = EXPERIMENTS["multiparent"]
     c = m.config("paper", device="cpu")
-    assert (m.S, m.T, m.heads, m.init_std) == (5, 32, (2, 1), 1e-4)
+    assert (m.S, m.T, m.heads, m.init_std, m.root_law) == (5, 32, (2, 1), 1e-4, "dirichlet")
     assert (c.steps, c.optimizer, c.lr, c.weight_decay) == (2**16, "adamw", 1e-2, 1e-4)
     c = EXPERIMENTS["standard"].config("paper", device="cpu")
     assert (c.steps, c.lr, c.weight_decay, EXPERIMENTS["standard"].d) == (2**12, 1e-2, 2e-4, 30)

@@ -10,6 +10,7 @@ import torch
 
 from causal_tutorial.graphs import (
     FAMILIES,
+    SMALL_TREE,
     adjacency,
     chain,
     depth_levels,
@@ -20,6 +21,7 @@ from causal_tutorial.graphs import (
     parent_depths,
     random_forest,
     random_tree,
+    small_tree,
     validate_parent_lists,
     validate_parents,
 )
@@ -49,6 +51,13 @@ def test_chain_and_icl_pairs_are_the_papers_arrays():
     assert chain(6) == (-1, 0, 1, 2, 3)
     assert icl_pairs(7) == (-1, 0, -1, 2, -1, 4)
     assert chain(3) == (-1, 0) and icl_pairs(3) == (-1, 0)
+
+
+def test_the_small_tree_is_the_research_codes_example_and_only_for_T_6():
+    assert make_parents("small", 6) == small_tree() == SMALL_TREE == (-1, 0, 0, 1, 2)
+    assert validate_parents(SMALL_TREE, 6) == SMALL_TREE
+    with pytest.raises(ValueError, match="T = 6"):
+        make_parents("small", 7)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

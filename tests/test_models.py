@@ -1,6 +1,8 @@
 """The models: every model meets one contract (logits, checks, cache, head, loss); the readable and fast
 formulations agree; the hand-built induction head is the estimator."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -216,15 +218,58 @@ def test_standard_transformer_runs_and_exposes_attention():
 
 
 def test_standard_transformer_rejects_bad_constructor_arguments():
-    for kw, name in [({"d": 0}, "d"), ({"layers": 0}, "layers"), ({"init_std": -1.0}, "init_std")]:
+    for kw, name in [({"d": 0}, "d"), ({"layers": 0}, "layers")]:
         with pytest.raises(ValueError, match=name):
             StandardTransformer(S, T, **kw)
+
+
+def test_standard_transformer_starts_as_the_research_code_does_and_predicts_uniformly():
+    """d = S + T by default; A, the MLP's last layer, every bias and W start at zero; V, the MLP's
+    first layer and both embeddings N(0, 1/d) and trained; the first prediction is uniform."""
+    S_, T_ = 10, 20
+    m = StandardTransformer(S_, T_, generator=torch.Generator().manual_seed(0))
+    d = S_ + T_
+    assert m.d == d == 30
+    params = dict(m.named_parameters())
+    assert set(params) == {
+        "tok_emb",
+        "pos_emb",
+        "W",
+        *(f"{k}.{l}" for k in ("A", "V") for l in (0, 1)),
+        *(f"mlp.{l}.{w}" for l in (0, 1) for w in ("W1", "W2", "b1", "b2")),
+    }
+    zero = ["W", "A.0", "A.1", "mlp.0.W2", "mlp.1.W2", "mlp.0.b1", "mlp.0.b2", "mlp.1.b1", "mlp.1.b2"]
+    assert all(float(params[n].detach().abs().max()) == 0 for n in zero)
+    random = torch.cat(
+        [params[n].detach().flatten() for n in ("tok_emb", "pos_emb", "V.0", "V.1", "mlp.0.W1", "mlp.1.W1")]
+    )
+    assert abs(float(random.std()) * math.sqrt(d) - 1) < 0.05 and abs(float(random.mean())) < 0.02
+    tokens = torch.randint(0, S_, (4, T_))
+    torch.testing.assert_close(torch.softmax(m(tokens), -1), torch.full((4, S_), 1 / S_))
+    m.loss(tokens, torch.full((4, S_), 1 / S_)).backward()
+    assert params["W"].grad.abs().max() > 0  # only W moves first (the rest waits behind W = 0)
+
+
+def test_standard_transformer_layer_is_one_residual_update_through_the_mlp():
+    """h ← h + relu(a W1 + b1 √d) W2 + b2 √d with a = softmax(mask(h A hᵀ)) h V, computed by hand."""
+    g = torch.Generator().manual_seed(1)
+    m = StandardTransformer(S, T, d=8, layers=1, generator=g)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(0.3 * torch.randn(p.shape, generator=g))
+    tokens = torch.randint(0, S, (3, T), generator=g)
+    h = m.tok_emb[tokens] + m.pos_emb
+    scores = (h @ m.A[0] @ h.transpose(1, 2)).masked_fill(torch.ones(T, T).triu(1).bool(), float("-inf"))
+    a = torch.softmax(scores, -1) @ h @ m.V[0]
+    mlp = m.mlp[0]
+    out = h + torch.relu(a @ mlp.W1 + mlp.b1 * math.sqrt(8)) @ mlp.W2 + mlp.b2 * math.sqrt(8)
+    torch.testing.assert_close(m(tokens), out[:, -1] @ m.W)
 
 
 def test_standard_transformer_param_groups_cover_every_parameter_once():
     m = StandardTransformer(S, T, d=8, layers=2)
     groups = m.param_groups()
-    assert set(groups) == {"A1", "A2", "V1", "V2", "mlp1", "mlp2", "W"}
+    assert set(groups) == {"A1", "A2", "V1", "V2", "mlp1", "mlp2", "W", "embed"}
     names = [n for grp in groups.values() for n in grp]
     assert sorted(names) == sorted(n for n, _ in m.named_parameters())
     assert groups["A2"] == ["A.1"] and groups["W"] == ["W"] and len(groups["mlp1"]) == 4
