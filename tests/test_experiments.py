@@ -90,3 +90,19 @@ def test_cli_list_shows_every_experiment_and_scale():
         assert name in out.stdout
     for s in SCALES:
         assert s in out.stdout
+
+
+def test_a_many_graph_experiment_can_train_fewer_graphs_and_the_bayes_draws_can_be_set(tmp_path):
+    res = run_experiment(
+        "forests", scale="test", n_graphs=2, bayes_draws=4, progress=False, out=tmp_path, figures=False
+    )
+    assert len(res["graphs"]) == 2 and len(res["models"]) == 2
+    assert res["config"]["n_graphs"] == 2 and res["config"]["bayes_draws"] == 4
+    assert set(res["final"]) >= {"block_attn_on_parent_mean", "block_attn_on_parent_std", "attn_on_parent_mean"}
+    curve = res["attn_by_position"]
+    assert len(curve["position"]) == len(curve["mean"]) == len(curve["sd"]) and max(curve["graphs"]) <= 2
+    for bad in (0, 21, True):
+        with pytest.raises(ValueError, match="n_graphs"):
+            run_experiment("forests", scale="test", n_graphs=bad, progress=False)
+    with pytest.raises(ValueError, match="bayes_draws"):
+        run_experiment("chain", scale="test", bayes_draws=0, progress=False)
