@@ -60,6 +60,10 @@ __all__ = [
     "layer2_attention_by_count",
     "rows_on_parent",
     "load_result",
+    # chapter 8: a standard transformer, out of distribution
+    "prefix_logits",
+    "against_estimator",
+    "permutation_laws",
 ]
 
 
@@ -436,3 +440,86 @@ def load_result(path: str | Path) -> dict | None:
     if not p.is_file():
         return None
     return json.loads(p.read_text())
+
+
+# ==== chapter 8: a standard transformer, and both circuits out of distribution ====
+
+
+def _padded(model, prefix: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``prefix (n, L)``, ``1 ≤ L ≤ model.T``, padded with token 0 to ``(n, model.T)``; and ``L``."""
+    from .checks import check_tokens
+
+    prefix = check_tokens(prefix, model.S)
+    L = prefix.shape[1]
+    if not 1 <= L <= model.T:
+        raise ValueError(f"a prefix must have 1 … T = {model.T} positions (the model's position table), got {L}")
+    pad = prefix.new_zeros(prefix.shape[0], model.T - L)
+    return torch.cat([prefix, pad], dim=1), L
+
+
+def prefix_logits(model, prefix: torch.Tensor) -> torch.Tensor:
+    """The logits ``(n, S)`` of a disentangled or standard transformer on sequences shorter than its ``T``,
+    read at their last position ``L-1`` (chapter 8), without gradients.
+
+    Both models are causal, and every layer runs at every position of the readable formulation
+    (``run_with_cache``), so the stream at position ``L-1`` depends on ``s_0 … s_{L-1}`` only: we pad
+    ``prefix (n, L)`` with token 0 up to ``T`` and apply the read-out ``W`` to the last layer's stream
+    at ``L-1``. With ``L = T`` these are the model's logits. The read position keeps its own position
+    embedding (``e_{L-1}``), which in training was an ordinary position, never the query's. A longer
+    sequence than ``T`` is impossible: both models have a position table of exactly ``T`` rows.
+    """
+    from .models import StandardTransformer
+
+    if not isinstance(model, (DisentangledTransformer, StandardTransformer)):
+        raise TypeError(f"model must be a DisentangledTransformer or a StandardTransformer, got {type(model).__name__}")
+    tokens, L = _padded(model, prefix)
+    with torch.no_grad():
+        cache = model.run_with_cache(tokens)[1]
+        return cache["resid", len(model.heads)][:, L - 1] @ model.W
+
+
+def against_estimator(
+    model,
+    tokens: torch.Tensor,
+    labels: torch.Tensor,
+    parents: Sequence[int],
+    S: int,
+    alpha: float,
+    trained_parents: Sequence[int] | None = None,
+) -> dict[str, float]:
+    """One row of chapter 8's out-of-distribution table: a model and the in-context estimator on the same data.
+
+    ``tokens (n, L)`` (``L ≤ model.T``; shorter sequences are read by :func:`prefix_logits`) and soft
+    ``labels (n, S)`` drawn on the graph ``parents`` (length ``L-1``). Returns ``model`` and
+    ``estimator`` (mean losses; the estimator with ``parents`` and ``alpha``), ``gap`` (model minus
+    estimator) with its paired standard error ``gap_se``, ``estimator_trained_graph`` (the estimator
+    with the graph the model was trained on, ``trained_parents`` cut to ``L-1`` positions; by default
+    ``parents``) and ``attn_on_trained_parents``, the mean layer-1 attention of each child of the
+    trained graph on its trained parent in these sequences.
+    """
+    from .estimators import in_context_estimator, mean_and_se
+
+    padded, L = _padded(model, tokens)
+    parents = validate_parents(parents, L)
+    trained = parents if trained_parents is None else validate_parents(tuple(trained_parents)[: L - 1], L)
+    per_model = soft_cross_entropy_from_logits(prefix_logits(model, tokens).double(), labels.double(), reduction="none")
+    per_est = soft_cross_entropy(in_context_estimator(tokens, parents, S, alpha), labels.double(), reduction="none")
+    est_trained = soft_cross_entropy(in_context_estimator(tokens, trained, S, alpha), labels.double())
+    gap, gap_se = mean_and_se(per_model - per_est)
+    att = model.attention(padded)[(1, 0)][:, :L, :L]
+    return {
+        "model": float(per_model.mean()),
+        "estimator": float(per_est.mean()),
+        "gap": gap,
+        "gap_se": gap_se,
+        "estimator_trained_graph": float(est_trained),
+        "attn_on_trained_parents": single_parent_metrics(att, trained)["attn_on_parent"],
+    }
+
+
+def permutation_laws(n: int, S: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` random permutation matrices ``(n, S, S)`` (uniform over the ``S!`` permutations), as transition
+    laws: each token has exactly one successor (chapter 8's deterministic chains); on the generator's device."""
+    device = generator.device if generator is not None else None
+    perm = torch.argsort(torch.rand(n, S, generator=generator, device=device), dim=-1)
+    return F.one_hot(perm, S).float()

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
+from matplotlib.ticker import MaxNLocator
 
 from .analysis import ParameterSnapshots, agreeing_children_prediction, circuit_blocks, residual_stream
 from .graphs import adjacency, validate_parents
@@ -68,6 +69,16 @@ __all__ = [
     "plot_gradient_vs_formula",
     "plot_margin",
     "plot_algorithm1",
+    "plot_learned_graphs",
+    "plot_family_losses",
+    "plot_forests",
+    # a standard transformer, out of distribution (chapter 8)
+    "plot_attention_map",
+    "plot_loss_curves",
+    "plot_ood",
+    # several parents (chapter 7)
+    "plot_multiparent_training",
+    "plot_head_blocks",
     # experiment results
     "experiment_figures",
 ]
@@ -1063,3 +1074,314 @@ def plot_algorithm1(runs: dict, baselines: dict, tau1: int, title: str | None = 
     _title(ax, title or "Algorithm 1: stage 1 trains A⁽¹⁾, stage 2 trains A⁽²⁾")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return ax
+
+
+# ==== chapter 6: general causal graphs ====
+
+
+def _masked_softmax_rows(block) -> np.ndarray:
+    """Row-wise softmax of a ``T × T`` block over its causal part ``j ≤ i`` (0 above the diagonal)."""
+    B = np.asarray(block, dtype=float)
+    T = B.shape[0]
+    masked = np.where(np.tri(T, dtype=bool), B, -np.inf)
+    masked = masked - masked.max(1, keepdims=True)
+    e = np.exp(masked)
+    return e / e.sum(1, keepdims=True)
+
+
+def plot_learned_graphs(panels: Mapping[str, tuple], suptitle: str | None = None):
+    """For each graph, a column of two panels: the row-wise softmax of the learned position block of
+    ``A⁽¹⁾`` (over ``j ≤ i``: where layer 1 would attend by position alone) above the true parent
+    adjacency (chapter 6).
+
+    ``panels`` maps a graph's name to ``(block, parents)``: a ``T × T`` position block and the parent
+    array (length ``T - 1``).
+    """
+    names = list(panels)
+    fig, axes = _figure(2, len(names), height=3.9, squeeze=False)
+    for c, name in enumerate(names):
+        block, parents = panels[name]
+        P = _masked_softmax_rows(block)
+        A = np.zeros_like(P)
+        for i, p in enumerate(parents):
+            if p >= 0:
+                A[i, p] = 1.0
+        for r, (M, head) in enumerate(((P, "learned: softmax\nof A⁽¹⁾'s block"), (A, "true parents"))):
+            ax = axes[r, c]
+            ax.imshow(M, cmap="Greys" if r else "viridis", vmin=0, vmax=1)
+            ax.grid(False)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(name, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(f"{head}\n(row i, column j)", fontsize=8)
+            if r == 1:
+                ax.set_xlabel("attends to j", fontsize=8)
+    _suptitle(fig, suptitle)
+    return fig
+
+
+def plot_family_losses(
+    runs: Mapping[str, tuple],
+    keys: Sequence[str] = ("estimator", "estimator_roots_counted", "readout_floor", "bayes"),
+    suptitle: str | None = None,
+):
+    """One panel per graph: the test loss through training against the baselines' lines (chapter 6).
+
+    ``runs`` maps a graph's name to ``(history, baselines)`` (a training history and a dict of
+    :data:`BASELINES` keys → losses); one legend for all panels, below them.
+    """
+    names = list(runs)
+    fig, axes = _figure(1, len(names), height=3.4, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        history, base = runs[name]
+        steps = [h["step"] for h in history]
+        losses = [h["test_loss"] for h in history]
+        ax.plot(steps, losses, color=BASELINES["model"].color, lw=2, label=BASELINES["model"].label)
+        for k in keys:
+            if k in base:
+                st = _style(k)
+                ax.axhline(base[k], ls=st.ls, lw=1.3, color=st.color, label=st.label)
+        top = max(losses[min(1, len(losses) - 1) :])
+        low = min([*losses, *(base[k] for k in keys if k in base)])
+        ax.set_ylim(low - 0.05 * (top - low + 0.1), top + 0.05 * (top - low + 0.1))
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.set_title(name, fontsize=9)
+    axes[0, 0].set_ylabel("test cross-entropy (nats)", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
+    _suptitle(fig, suptitle)
+    return fig
+
+
+def plot_forests(
+    curve: Mapping[str, Sequence],
+    block_metric: Sequence[float],
+    sequence_metric: Sequence[float],
+    paper: tuple[float, float] | None = None,
+    suptitle: str | None = None,
+):
+    """The paper's Fig. 9, two panels (chapter 6).
+
+    Left: the mean layer-1 attention from position ``i`` to its parent over the graphs where ``i``
+    has one, with a ±1 sd band (``curve`` as :func:`causal_tutorial.analysis.curve_over_graphs`
+    returns it). Right: each graph's two metrics, the softmax of the position block (the paper's) and
+    the attention paid in test sequences (ours), with their mean ± sd over graphs and, if given, the
+    paper's reported ``(mean, sd)``.
+    """
+    fig, (left, right) = _figure(1, 2, height=3.3)
+    pos = np.asarray(curve["position"], dtype=float)
+    mean, sd = np.asarray(curve["mean"], dtype=float), np.asarray(curve["sd"], dtype=float)
+    left.plot(pos, mean, color=BASELINES["model"].color, marker="o", ms=3, lw=1.5, label="mean over graphs")
+    left.fill_between(pos, mean - sd, mean + sd, color=BASELINES["model"].color, alpha=0.2, label="±1 sd")
+    left.plot(pos, 1 / (pos + 1), color="0.5", ls="--", lw=1, label="uniform start 1/(i+1)")
+    left.set_ylim(0, 1.02)
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
+    left.set_xlabel("position i")
+    left.set_ylabel("attention from i to its parent")
+    _title(left, "Attention on the parent, by position")
+    left.legend(fontsize=8, loc="lower left")
+    rng = np.random.default_rng(0)
+    for x, (values, colour) in enumerate(((block_metric, "tab:purple"), (sequence_metric, "tab:blue"))):
+        v = np.asarray(values, dtype=float)
+        right.scatter(x + rng.uniform(-0.12, 0.12, v.size), v, s=14, color=colour, alpha=0.7)
+        right.errorbar(x + 0.3, v.mean(), yerr=v.std(), fmt="D", color=colour, capsize=4)
+    if paper is not None:
+        right.axhline(paper[0], color="black", ls=":", lw=1.2, label=f"paper: {paper[0]:.3f} ± {paper[1]:.3f}")
+        right.axhspan(paper[0] - paper[1], paper[0] + paper[1], color="0.85", zorder=0)
+        right.legend(fontsize=8, loc="lower right")
+    right.set_xticks([0, 1], ["softmax of the\nblock (paper's)", "paid in\nsequences (ours)"], fontsize=8)
+    right.set_xlim(-0.5, 1.6)
+    right.set_ylim(0, 1.02)
+    right.set_ylabel("mean attention on the parent")
+    _title(right, "One dot per graph")
+    _suptitle(fig, suptitle)
+    return fig
+
+
+# ==== chapter 8: a standard transformer, and both circuits out of distribution ====
+
+_MODEL_COLOURS = ("tab:blue", "tab:purple", "tab:cyan", "tab:gray")
+
+
+def plot_attention_map(
+    mean_att,
+    on_previous: Mapping[str, Sequence[float | None]],
+    map_title: str | None = None,
+    suptitle: str | None = None,
+):
+    """Two panels (chapter 8, the paper's Fig. 8). Left: a model's mean layer-1 attention pattern over
+    test sequences, ``mean_att (T, T)`` (row ``i`` attends to ``j ≤ i``; the masked part is blank).
+    Right: for each model in ``on_previous`` (a name → one value per position, ``None`` at roots, as
+    :func:`causal_tutorial.analysis.attention_by_position` returns) the attention from ``i`` to its
+    parent ``i - 1``, with the uniform start ``1/(i+1)``."""
+    M = np.asarray(mean_att, dtype=float)
+    T = M.shape[0]
+    fig, (left, right) = _figure(1, 2, height=3.5)
+    im = left.imshow(np.where(np.tri(T, dtype=bool), M, np.nan), cmap="viridis", vmin=0, vmax=1)
+    cb = fig.colorbar(im, ax=left, fraction=0.046, pad=0.04)
+    cb.ax.tick_params(labelsize=8)
+    left.grid(False)
+    left.set_xticks(range(0, T, 5))
+    left.set_yticks(range(0, T, 5))
+    left.set_xlabel("attended position j")
+    left.set_ylabel("position i")
+    _title(left, map_title or "Mean layer-1 attention")
+    for (name, values), colour in zip(on_previous.items(), _MODEL_COLOURS):
+        pos = [i for i, v in enumerate(values) if v is not None]
+        right.plot(pos, [values[i] for i in pos], "o-", ms=3, color=colour, label=name)
+    i = np.arange(1, T - 1)
+    right.plot(i, 1 / (i + 1), ls="--", color="0.5", lw=1, label="uniform start 1/(i+1)")
+    right.set_ylim(0, 1.02)
+    right.xaxis.get_major_locator().set_params(integer=True)
+    right.set_xlabel("position i")
+    right.set_ylabel("layer-1 attention on i − 1")
+    _title(right, "Attention on the parent, by position")
+    right.legend(fontsize=8, loc="lower right")
+    _suptitle(fig, suptitle)
+    return fig
+
+
+def plot_loss_curves(
+    histories: Mapping[str, Sequence[dict]],
+    baselines: Mapping[str, float],
+    keys: Sequence[str] = ("uniform", "readout_floor", "estimator", "bayes"),
+    title: str | None = None,
+    ylim: tuple[float, float] | None = None,
+):
+    """The test loss through training of several models on one test set (a name → a training history),
+    each labelled with its final loss, and the baselines ``keys`` as horizontal lines (chapter 8)."""
+    _, ax = _figure(height=3.8)
+    for (label, history), colour in zip(histories.items(), _MODEL_COLOURS):
+        steps = [h["step"] for h in history]
+        ax.plot(
+            steps,
+            [h["test_loss"] for h in history],
+            color=colour,
+            lw=2,
+            label=f"{label}: {history[-1]['test_loss']:.3f}",
+        )
+    for k in keys:
+        if k in baselines:
+            _hline(ax, k, baselines[k])
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("test cross-entropy (nats)")
+    _title(ax, title or "Test loss against the baselines")
+    ax.legend(fontsize=8, loc="upper right")
+    return ax
+
+
+def plot_ood(
+    gaps: Mapping[str, Mapping[str, float]],
+    by_length: Mapping[str, Sequence[float]] | None = None,
+    suptitle: str | None = None,
+):
+    """Chapter 8's out-of-distribution checks. Left: for each condition, each model's gap to the in-context
+    estimator on the same data (``gaps``: a model's name → ``{condition: model − estimator}``; a
+    condition a model was not tested on is left out). Right, with ``by_length`` (``"length"`` and,
+    for some of the same models, one gap per length): the gap against the sequence length."""
+    names = list(gaps)
+    colour = dict(zip(names, _MODEL_COLOURS))
+    conditions = list(dict.fromkeys(c for g in gaps.values() for c in g))
+    ncols = 1 if by_length is None else 2
+    ratios = [1.0] if by_length is None else [1.5, 1.0]
+    height = 0.12 * len(conditions) * len(names) + 2.0
+    fig, axes = _figure(1, ncols, height=height, squeeze=False, gridspec_kw={"width_ratios": ratios})
+    ax = axes[0, 0]
+    y = np.arange(len(conditions))
+    h = 0.8 / len(names)
+    for j, name in enumerate(names):
+        vals = [gaps[name].get(c, np.nan) for c in conditions]
+        ax.barh(y + (j - (len(names) - 1) / 2) * h, vals, height=h, color=colour[name], label=name)
+    ax.set_yticks(y, conditions, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("model − estimator (nats)")
+    _title(ax, "Gap to the in-context estimator, by condition")
+    ax.legend(fontsize=8, loc="upper right")
+    if by_length is not None:
+        ax = axes[0, 1]
+        L = list(by_length["length"])
+        for name in (k for k in by_length if k != "length"):
+            ax.plot(L, by_length[name], "o-", ms=3, color=colour.get(name, "0.3"), label=name)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xlabel("sequence length L (read at L − 1)")
+        ax.set_ylabel("model − estimator (nats)")
+        _title(ax, "Shorter sequences than in training")
+        ax.legend(fontsize=8)
+    _suptitle(fig, suptitle)
+    return fig
+
+
+# ==== several parents (chapter 7) ====
+
+
+def plot_multiparent_training(
+    history: Sequence[dict],
+    baselines: Mapping[str, float],
+    marks: Mapping[str, int] | None = None,
+    keys: Sequence[str] = ("uniform", "unigram", "one_parent", "estimator"),
+    suptitle: str | None = None,
+):
+    """Two panels against the step (chapter 7): the test loss with the baselines ``keys`` as lines,
+    and each layer-1 head's mean attention on each parent slot (the ``attn_h{h}_parent{k}`` records
+    of :func:`causal_tutorial.analysis.parent_metrics`); ``marks`` maps a label to a step, drawn as a
+    dotted vertical line in both panels."""
+    fig, axes = _figure(2, 1, height=7.2 + (0.4 if suptitle else 0.0), sharex=True)
+    loss_curve(history, dict(baselines), ax=axes[0], keys=keys, title="Test loss against the baselines")
+    steps = [h["step"] for h in history]
+    names = sorted(k for k in history[-1] if k.startswith("attn_h") and "_parent" in k)
+    colours = {"0": "tab:blue", "1": "tab:orange", "2": "tab:green", "3": "tab:red"}
+    for name in names:
+        head, slot = name.removeprefix("attn_h").split("_parent")
+        axes[1].plot(
+            steps,
+            [h[name] for h in history],
+            color=colours.get(head, "0.3"),
+            ls="-" if slot == "0" else "--",
+            lw=1.8,
+            label=f"head {head} on parent {slot}",
+        )
+    for label, step in (marks or {}).items():
+        for ax in axes:
+            ax.axvline(step, color="0.4", ls=":", lw=1)
+        axes[1].text(step, 1.0, f" {label}", transform=axes[1].get_xaxis_transform(), va="top", fontsize=8)
+    axes[1].set_ylim(0, 1.05)
+    axes[1].set_xlabel("training step")
+    axes[1].set_ylabel("mean layer-1 attention")
+    _title(axes[1], "Layer 1: each head's attention on parent 0 ((i-1)//2) and parent 1 (i-1)")
+    axes[1].legend(fontsize=8, loc="center right")
+    _suptitle(fig, suptitle)
+    return fig
+
+
+def plot_head_blocks(
+    blocks: Sequence, adjacencies: Sequence, titles: Sequence[str], adjacency_titles: Sequence[str], suptitle=None
+):
+    """One row per layer-1 head (chapter 7): its ``T × T`` position block (entries ``j > i``, which the
+    causal mask hides, left blank) beside the parent adjacency it is compared with."""
+    n = len(blocks)
+    fig, axes = _figure(n, 2, height=3.3 * n + (0.4 if suptitle else 0.0), squeeze=False)
+    for r, (B, M, title, adj_title) in enumerate(zip(blocks, adjacencies, titles, adjacency_titles)):
+        B = np.asarray(B, dtype=float).copy()
+        B[np.triu_indices_from(B, k=1)] = np.nan
+        lim = np.nanmax(np.abs(B)) or 1.0
+        im = axes[r, 0].imshow(B, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        cb = fig.colorbar(im, ax=axes[r, 0], fraction=0.046, pad=0.04)
+        cb.ax.tick_params(labelsize=8)
+        axes[r, 1].imshow(np.asarray(M, dtype=float), cmap="Greys", vmin=0, vmax=1.25, interpolation="nearest")
+        for ax, t in ((axes[r, 0], title), (axes[r, 1], adj_title)):
+            T = B.shape[0]
+            ax.set_xticks(list(range(0, T, 10)))
+            ax.set_yticks(list(range(0, T, 10)))
+            ax.tick_params(labelsize=8)
+            ax.grid(False)
+            ax.set_xlabel("attended position j", fontsize=8)
+            ax.set_ylabel("position i", fontsize=8)
+            _title(ax, t, fontsize=8)
+    _suptitle(fig, suptitle)
+    return fig

@@ -257,6 +257,40 @@ def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(
             {"uniform": 2.3, "estimator": 1.75, "reduced_limit": 3.1, "reduced_limit_prior": 1.8},
             tau1=10,
         ),
+        "plot_multiparent_training": lambda: plots.plot_multiparent_training(
+            [
+                {
+                    "step": s,
+                    "test_loss": 1.6 - 0.01 * s,
+                    **{f"attn_h{h}_parent{k}": 0.1 * (h + k + 1) for h in (0, 1) for k in (0, 1)},
+                }
+                for s in range(0, 50, 10)
+            ],
+            {"uniform": 1.6, "unigram": 1.46, "one_parent": 1.36, "estimator": 0.87},
+            marks={"heads separate": 20},
+            suptitle="two heads " * 10,
+        ),
+        "plot_head_blocks": lambda: plots.plot_head_blocks(
+            [np.eye(T), -np.eye(T)],
+            [np.eye(T), np.eye(T)],
+            ["head 0 " * 6, "head 1"],
+            ["adjacency " * 5, "adj"],
+            "blocks",
+        ),
+        "plot_learned_graphs": lambda: plots.plot_learned_graphs(
+            {name: (np.eye(T), p) for name, p in (("chain", chain(T)), ("icl", icl_pairs(T)), ("tree", chain(T)))},
+            suptitle="learned graphs",
+        ),
+        "plot_family_losses": lambda: plots.plot_family_losses(
+            {name: (res.history, run["baselines"]) for name in ("chain", "icl pairs", "random tree")}, suptitle="losses"
+        ),
+        "plot_forests": lambda: plots.plot_forests(
+            {"position": [1, 2, 3], "mean": [0.5, 0.6, 0.7], "sd": [0.1, 0.1, 0.2]},
+            [0.8, 0.9],
+            [0.7, 0.75],
+            paper=(0.837, 0.054),
+            suptitle="forests",
+        ),
         "plot_margin": lambda: plots.plot_margin(
             {
                 "S": [3, 3, 5, 5],
@@ -266,6 +300,26 @@ def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(
                 "margin": [1, 0.5, 2, 0.3],
             },
             suptitle="margin",
+        ),
+        "plot_attention_map": lambda: plots.plot_attention_map(
+            torch.eye(T).tolist(),
+            {"standard": [None] + [0.9] * (T - 2), "disentangled": [None] + [0.8] * (T - 2)},
+            map_title="map",
+            suptitle="attention",
+        ),
+        "plot_loss_curves": lambda: plots.plot_loss_curves(
+            {
+                "a": [{"step": 0, "test_loss": 2.3}, {"step": 10, "test_loss": 1.8}],
+                "b": [{"step": 0, "test_loss": 2.3}],
+            },
+            {"uniform": 2.3, "estimator": 1.77, "readout_floor": 1.83, "bayes": 1.76},
+            title="two models",
+            ylim=(1.7, 2.4),
+        ),
+        "plot_ood": lambda: plots.plot_ood(
+            {"a": {"α = 1": 0.1, "icl pairs": 0.3}, "b": {"α = 1": 0.05, "icl pairs": 0.2, "chain": 0.1}},
+            {"length": [5, 10, 20], "a": [0.2, 0.1, 0.0], "b": [0.3, 0.1, 0.0]},
+            suptitle="out of distribution",
         ),
     }
     not_figures = {

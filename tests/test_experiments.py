@@ -110,7 +110,11 @@ def test_a_many_graph_experiment_can_train_fewer_graphs_and_the_bayes_draws_can_
 
 def test_train_overrides_replace_the_scales_settings_and_are_recorded():
     res = run_experiment(
-        "chain", scale="test", train_overrides={"optimizer": "sgd", "lr": 5.0, "steps": 20}, bayes_draws=4, progress=False
+        "chain",
+        scale="test",
+        train_overrides={"optimizer": "sgd", "lr": 5.0, "steps": 20},
+        bayes_draws=4,
+        progress=False,
     )
     train_cfg = res["config"]["train"]
     assert (train_cfg["optimizer"], train_cfg["lr"], train_cfg["steps"]) == ("sgd", 5.0, 20)
