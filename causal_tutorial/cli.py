@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", default="runs", help="output directory; writes OUT/NAME/result.json")
     run.add_argument("--no-figures", action="store_true")
+    run.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoints under OUT/NAME (after an interruption)"
+    )
     args = parser.parse_args(argv)
     if args.command == "list":
         print(f"{'name':<12} {'figure':<10} {'scale':<6} {'steps x batch':>16}  {'optimizer':<6} description")
@@ -63,7 +66,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = run_experiment(
-            args.name, scale=args.scale, seed=args.seed, device=args.device, out=args.out, figures=not args.no_figures
+            args.name,
+            scale=args.scale,
+            seed=args.seed,
+            device=args.device,
+            out=args.out,
+            figures=not args.no_figures,
+            resume=args.resume,
         )
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,9 +9,10 @@ writes ``OUT/NAME/result.json`` plus figures. Chapters 4, 6, 7 and 8 call these.
 from __future__ import annotations
 
 import platform
+import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,8 @@ __all__ = [
     "Experiment",
     "get_experiment",
     "run_experiment",
+    "run_config",
+    "paper_config",
     "list_experiments",
     "build_task",
     "build_model",
@@ -48,6 +51,8 @@ __all__ = [
 ]
 
 SCALES = ("test", "book", "paper")
+#: How many checkpoints a run writes when it has an output directory (about; every ``steps // 32`` steps).
+CHECKPOINTS_PER_RUN = 32
 #: The training settings that ``run_experiment(..., train_overrides=...)`` may replace.
 OVERRIDABLE = ("steps", "batch_size", "optimizer", "lr", "schedule", "weight_decay", "eval_every", "test_size")
 
@@ -326,6 +331,47 @@ def _versions() -> dict:
     }
 
 
+def run_config(exp: Experiment, cfg: TrainConfig, n_graphs: int, bayes_draws: int) -> dict:
+    """The ``config`` a result file records: the training settings and the experiment's own. A test
+    compares each kept paper-scale result's with :func:`paper_config`, so a stale result cannot hide."""
+    return {
+        "train": cfg.to_dict(),
+        "family": exp.family,
+        "S": exp.S,
+        "T": exp.T,
+        "alpha": exp.alpha,
+        "model": exp.model,
+        "heads": list(exp.heads),
+        "init_std": exp.init_std,
+        "d": exp.d,
+        "n_graphs": n_graphs,
+        "root_law": exp.root_law,
+        "bayes_draws": bayes_draws,
+    }
+
+
+def paper_config(name: str, seed: int = 0, device: str = "cpu") -> dict:
+    """The configuration a paper-scale run of ``name`` records today (for ``device``)."""
+    exp = get_experiment(name)
+    return run_config(exp, exp.config("paper", seed, device), exp.n_graphs, exp.bayes_draws["paper"])
+
+
+def _git_commit() -> str | None:
+    """The commit of the code that runs (with ``+dirty`` when the package has uncommitted changes), or
+    ``None`` outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True, text=True, timeout=10
+        )
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -343,14 +389,32 @@ def _run_one(
     callback: Callable | None = None,
     bayes_draws: int | None = None,
     overrides: dict | None = None,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
 ) -> dict:
     cfg = exp.config(scale, seed, str(device), **(overrides or {}))
+    if checkpoint is not None:
+        cfg = replace(cfg, checkpoint_every=max(1, cfg.steps // CHECKPOINTS_PER_RUN))
     task = build_task(exp, device, graph_seed)
     model = build_model(exp, seed)
     test = draw_test_set(task, cfg, device)
+    resumed_at = None
+    if resume and checkpoint is not None and checkpoint.is_file():
+        resumed_at = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["step"])
     t0 = time.perf_counter()
     res = train(
-        model, task, cfg, test_set=test, metrics=parent_metrics(task), progress=progress, desc=desc, callback=callback
+        model,
+        task,
+        cfg,
+        test_set=test,
+        checkpoint_path=checkpoint,
+        resume=resumed_at is not None,
+        stop_after=stop_after,
+        metrics=parent_metrics(task),
+        progress=progress,
+        desc=desc,
+        callback=callback,
     )
     train_time = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -367,6 +431,7 @@ def _run_one(
         "final": res.final,
         "baselines": base,
         "train_time_s": train_time,
+        "resumed_at_step": resumed_at,
         "baseline_time_s": time.perf_counter() - t1,
     }
     if isinstance(model, DisentangledTransformer) and exp.family != "multi":
@@ -396,6 +461,8 @@ def run_experiment(
     n_graphs: int | None = None,
     bayes_draws: int | None = None,
     train_overrides: dict | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
 ) -> dict:
     """Run a named experiment; with ``out`` write ``out/NAME/result.json`` (atomically) and figures.
 
@@ -403,7 +470,12 @@ def run_experiment(
     of them); ``bayes_draws`` overrides the Bayes floor's number of importance draws (default: the
     experiment's for the scale); ``train_overrides`` replaces entries of the scale's training settings
     (``TrainConfig`` fields, e.g. ``{"optimizer": "sgd", "lr": 10.0}``). All three are recorded in the
-    result's configuration. Every argument is
+    result's configuration. With ``out``, each run checkpoints under ``out/NAME/`` about
+    ``CHECKPOINTS_PER_RUN`` times; ``resume=True`` continues from those checkpoints (a run without one
+    starts afresh) and ends with exactly the result of an uninterrupted run on the same device; the
+    result says at which step each run was resumed (``resumed_at_step``, ``None`` if it was not).
+    ``stop_after`` stops every run after that many steps (to simulate an interruption; no result file
+    is written then). Every argument is
     checked before any work starts. Returns the result dictionary (plus the trained model under
     ``"model"``, or ``"models"`` for ``forests``; these are not written).
     """
@@ -432,9 +504,29 @@ def run_experiment(
     cfg = exp.config(scale, seed, str(dev), **overrides)
     t0 = time.perf_counter()
     runs = []
+    if stop_after is not None:
+        stop_after = check_positive_int("stop_after", stop_after, "the steps before a simulated interruption")
     for k in range(n_graphs):
         desc = f"{name} [{scale}]" + (f" graph {k + 1}/{n_graphs}" if exp.n_graphs > 1 else "")
-        runs.append(_run_one(exp, scale, seed, dev, k, progress, desc, bayes_draws=bayes_draws, overrides=overrides))
+        ckpt = (
+            None if out_dir is None else out_dir / (f"checkpoint_graph{k}.pt" if exp.n_graphs > 1 else "checkpoint.pt")
+        )
+        runs.append(
+            _run_one(
+                exp,
+                scale,
+                seed,
+                dev,
+                k,
+                progress,
+                desc,
+                bayes_draws=bayes_draws,
+                overrides=overrides,
+                checkpoint=ckpt,
+                resume=resume,
+                stop_after=stop_after,
+            )
+        )
     wall = time.perf_counter() - t0
     result = {
         "experiment": name,
@@ -445,19 +537,8 @@ def run_experiment(
         "device": str(dev),
         "device_name": _device_name(dev),
         "versions": _versions(),
-        "config": {
-            "train": cfg.to_dict(),
-            "S": exp.S,
-            "T": exp.T,
-            "alpha": exp.alpha,
-            "model": exp.model,
-            "heads": list(exp.heads),
-            "init_std": exp.init_std,
-            "d": exp.d,
-            "n_graphs": n_graphs,
-            "root_law": exp.root_law,
-            "bayes_draws": bayes_draws,
-        },
+        "git_commit": _git_commit(),
+        "config": run_config(exp, cfg, n_graphs, bayes_draws),
         "wall_time_s": wall,
     }
     models = [r.pop("model") for r in runs]
@@ -476,7 +557,7 @@ def run_experiment(
             "test_loss_mean": float(np.mean([r["final"]["test_loss"] for r in runs])),
         }
         result["attn_by_position"] = curve_over_graphs([r["attn_by_position"] for r in runs])
-    if out_dir is not None:
+    if out_dir is not None and stop_after is None:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(result, out_dir / "result.json")
         if figures:

@@ -3,11 +3,13 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import torch
 
 from causal_tutorial.cli import main
-from causal_tutorial.experiments import EXPERIMENTS, SCALES, run_experiment
+from causal_tutorial.experiments import EXPERIMENTS, SCALES, paper_config, run_config, run_experiment
 
 SINGLE_KEYS = {"uniform", "unigram", "estimator", "estimator_roots_counted", "bayes", "readout_floor"}
 
@@ -121,3 +123,56 @@ def test_train_overrides_replace_the_scales_settings_and_are_recorded():
     assert res["history"][-1]["step"] == 20
     with pytest.raises(ValueError, match="train_overrides"):
         run_experiment("chain", scale="test", train_overrides={"seed": 3}, progress=False)
+
+
+def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_result(tmp_path):
+    """Interrupt after 15 of 30 steps (a checkpoint every step at test scale), resume from OUT/NAME: the
+    history, final metrics, position block and baselines equal those of one uninterrupted run, and the
+    result says where it was resumed. The result records the code's git commit."""
+    whole = run_experiment("chain", scale="test", out=tmp_path / "a", progress=False, figures=False)
+    assert whole["resumed_at_step"] is None
+    part = run_experiment("chain", scale="test", out=tmp_path / "b", stop_after=15, progress=False, figures=False)
+    assert part["history"][-1]["step"] <= 15 and not (tmp_path / "b" / "chain" / "result.json").exists()
+    assert (tmp_path / "b" / "chain" / "checkpoint.pt").is_file()
+    resumed = run_experiment("chain", scale="test", out=tmp_path / "b", resume=True, progress=False, figures=False)
+    assert resumed["resumed_at_step"] == 15
+    for key in ("history", "final", "A1_position_block", "baselines", "recovered_parents"):
+        assert resumed[key] == whole[key], key
+    stored = json.loads((tmp_path / "b" / "chain" / "result.json").read_text())
+    assert stored["resumed_at_step"] == 15
+    assert stored["git_commit"] is None or len(stored["git_commit"].removesuffix("+dirty")) == 40
+    # resume with no checkpoint yet: a fresh run
+    fresh = run_experiment("chain", scale="test", out=tmp_path / "c", resume=True, progress=False, figures=False)
+    assert fresh["resumed_at_step"] is None and fresh["history"] == whole["history"]
+
+
+def test_resume_continues_from_the_checkpoint_rather_than_starting_again(tmp_path):
+    """A marker written into the checkpoint's history survives the resume: the run continued from the
+    saved state (a restart from step 0 would have recomputed the record)."""
+    run_experiment("chain", scale="test", out=tmp_path, stop_after=15, progress=False, figures=False)
+    path = tmp_path / "chain" / "checkpoint.pt"
+    ck = torch.load(path, weights_only=True)
+    ck["history"][0]["test_loss"] = 99.0
+    torch.save(ck, path)
+    resumed = run_experiment("chain", scale="test", out=tmp_path, resume=True, progress=False, figures=False)
+    assert resumed["history"][0]["test_loss"] == 99.0 and resumed["history"][-1]["step"] == 30
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "paper"
+
+
+@pytest.mark.parametrize("path", sorted(RESULTS.glob("*/result.json")) or [None], ids=lambda p: p and p.parent.name)
+def test_every_kept_paper_result_was_made_with_todays_paper_configuration(path):
+    """A result under results/paper/NAME/ must record exactly the configuration a paper-scale run of NAME
+    records today (on its own device), so that a stale result cannot hide. (No result kept yet: the
+    check below runs on a fresh test-scale result instead, to show it compares what it should.)"""
+    if path is None:
+        exp = EXPERIMENTS["chain"]
+        made = run_config(exp, exp.config("paper", 0, "cpu"), 1, exp.bayes_draws["paper"])
+        assert made == paper_config("chain") and made != paper_config("icl")  # the graph family is part of it
+        assert made != run_config(exp, exp.config("book", 0, "cpu"), 1, exp.bayes_draws["paper"])
+        return
+    res = json.loads(path.read_text())
+    name = path.parent.name
+    assert res["scale"] == "paper" and res["experiment"] == name
+    assert res["config"] == paper_config(name, seed=res["seed"], device=res["config"]["train"]["device"])
