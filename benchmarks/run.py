@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_sampler  # noqa: E402
+import bench_stacked  # noqa: E402
 import bench_training  # noqa: E402
 import common  # noqa: E402
 
@@ -27,6 +28,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     results = {"sampler": bench_sampler.run(args.quick), "training": bench_training.run(args.quick)}
+    results["stacked"] = bench_stacked.run(args.quick)
     print(common.format_environment())
     print()
     print("| benchmark | comparison | ratio |")
@@ -41,6 +43,8 @@ def main(argv=None) -> int:
     print(bench_sampler.ablation_table(results["sampler"]))
     print()
     print(bench_training.table(results["training"]))
+    print()
+    print(bench_stacked.table(results["stacked"]))
     print(f"\n(all benchmarks: {time.perf_counter() - t0:.0f} s; JSON in benchmarks/results/)")
     return 0
 

@@ -73,8 +73,11 @@ def fast_logits(model, tokens: torch.Tensor) -> torch.Tensor:
     ``tokens`` are not checked here (``DisentangledTransformer.forward`` checks them).
     """
     heads, W, A = model._fast_parameters()
+    if W.dim() == 3:  # G stacked models: tokens (G, n, T) → logits (G, n, S)
+        G, n, T = tokens.shape
+        return TwoLayerLogits.apply(tokens.reshape(G * n, T), heads[0], G, W, *A).view(G, n, -1)
     if len(heads) == 2:
-        return TwoLayerLogits.apply(tokens, heads[0], W, *A)
+        return TwoLayerLogits.apply(tokens, heads[0], 0, W, *A)
     return logits_autograd(heads, W, A, tokens)
 
 
@@ -84,8 +87,11 @@ def fast_loss(model, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     Two-layer models fuse the loss into :class:`TwoLayerLoss`; others use :func:`logits_autograd`.
     """
     heads, W, A = model._fast_parameters()
+    if W.dim() == 3:  # G stacked models: one mean per model, (G,)
+        G, n, T = tokens.shape
+        return TwoLayerLoss.apply(tokens.reshape(G * n, T), labels.reshape(G * n, -1), heads[0], G, W, *A)
     if len(heads) == 2:
-        return TwoLayerLoss.apply(tokens, labels, heads[0], W, *A)
+        return TwoLayerLoss.apply(tokens, labels, heads[0], 0, W, *A)
     logp = torch.log_softmax(logits_autograd(heads, W, A, tokens), dim=-1)
     return -(labels * logp).sum() / tokens.shape[0]
 
@@ -163,6 +169,24 @@ def _mm_wide(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.mm(y.t(), x.t()).t()
 
 
+# -- a leading graph axis (stacked models, causal_tutorial.stacked) --------------------------------
+# With ``graphs = G > 0`` the batch is ``G`` equal blocks of sequences, block ``g`` read by graph
+# ``g``'s parameters (``(G, a, b)``); ``graphs = 0`` is one model (``(a, b)``), computed as before.
+def _per_graph_mm(x: torch.Tensor, M: torch.Tensor, graphs: int, wide: bool = False) -> torch.Tensor:
+    """``x @ M`` block by block: ``x (G·n, a)``, ``M (G, a, b)`` → ``(G·n, b)`` (``M (a, b)`` when ``graphs = 0``)."""
+    if not graphs:
+        return _mm_wide(x, M) if wide else x @ M
+    xg = x.reshape(graphs, -1, x.shape[-1])
+    if wide:
+        return torch.bmm(M.transpose(1, 2), xg.transpose(1, 2)).transpose(1, 2).reshape(-1, M.shape[-1])
+    return torch.bmm(xg, M).reshape(-1, M.shape[-1])
+
+
+def _per_graph_tmm(x: torch.Tensor, y: torch.Tensor, graphs: int) -> torch.Tensor:
+    """``xᵀ y`` summed within each block: ``x (G·n, a)``, ``y (G·n, b)`` → ``(G, a, b)``."""
+    return torch.bmm(x.reshape(graphs, -1, x.shape[-1]).transpose(1, 2), y.reshape(graphs, -1, y.shape[-1]))
+
+
 # -- layer 1 ------------------------------------------------------------------------------------
 def layer1_tables(A: torch.Tensor, S: int, T: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The score tables of one layer-1 head (chapter 3's bilinear scores on one-hot inputs):
@@ -170,10 +194,12 @@ def layer1_tables(A: torch.Tensor, S: int, T: int) -> tuple[torch.Tensor, torch.
 
     Row ``a·T + i`` belongs to a query holding token ``a`` at position ``i``; its score on key
     ``j`` is ``F[row, s_j] + G[row, j]``.
+    With a leading graph axis, ``A (G, S+T, S+T)``, the tables are ``(G·S·T, S)`` and ``(G·S·T, T)``:
+    graph ``g``'s rows follow graph ``g-1``'s.
     """
     above = _constants(S, T, A.device, A.dtype)[1]
-    F = (A[:S, :S].unsqueeze(1) + A[S:, :S]).reshape(S * T, S)
-    G = (A[:S, S:].unsqueeze(1) + (A[S:, S:] + above)).reshape(S * T, T)
+    F = (A[..., :S, :S].unsqueeze(-2) + A[..., S:, :S].unsqueeze(-3)).reshape(-1, S)
+    G = (A[..., :S, S:].unsqueeze(-2) + (A[..., S:, S:] + above).unsqueeze(-3)).reshape(-1, T)
     return F, G
 
 
@@ -207,33 +233,47 @@ def _layer1_attention(A: torch.Tensor, tokens: torch.Tensor, rows: torch.Tensor,
     return torch.softmax(scores, dim=-1)
 
 
-def _layer1_grad(dP: torch.Tensor, P: torch.Tensor, tokens: torch.Tensor, E: torch.Tensor, S: int) -> torch.Tensor:
+def _layer1_grad(
+    dP: torch.Tensor, P: torch.Tensor, tokens: torch.Tensor, E: torch.Tensor, S: int, graphs: int = 0
+) -> torch.Tensor:
     """``∂L/∂A1`` of one head from ``dP = ∂L/∂P − ρ 1ᵀ`` (``(n, T, T)``; overwritten).
 
     The scores' gradient is ``dS = P ∘ dP`` and ``∂L/∂A1 = Σ_n X̃ᵀ dS X̃`` with ``X̃ = [E | I]``.
     With ``B = [dS E | dS]`` (``(n, T, S+T)``), one matrix product per query position ``i`` over
     the batch gives ``D[i, a, :] = Σ_n E[n, i, a] B[n, i, :]``; its sums over ``i`` and over ``a``
-    are the token rows and the position rows of ``∂L/∂A1``.
+    are the token rows and the position rows of ``∂L/∂A1`` (per graph when ``graphs > 0``).
     """
     n, T, _ = P.shape
     dS = dP.mul_(P)
     B = torch.empty(n, T, S + T, dtype=P.dtype, device=P.device)
     B[..., S:] = dS
     B[..., :S].zero_().scatter_add_(2, tokens.unsqueeze(1).expand(n, T, T), dS)  # dS E
+    if graphs:  # graph by graph: each block is contiguous, so no copy is made
+        m = n // graphs
+        return torch.stack([_layer1_grad_sums(E[g * m : (g + 1) * m], B[g * m : (g + 1) * m]) for g in range(graphs)])
+    return _layer1_grad_sums(E, B)
+
+
+def _layer1_grad_sums(E: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """``[Σ_i D[i] ; Σ_a D[:, a]]`` with ``D[i, a, :] = Σ_n E[n, i, a] B[n, i, :]`` (see :func:`_layer1_grad`)."""
     D = torch.bmm(E.permute(1, 2, 0), B.transpose(0, 1))  # (T, S, S+T)
     return torch.cat([D.sum(0), D.sum(1)], dim=0)
 
 
 # -- two layers, hand-derived backward ------------------------------------------------------------
-def _two_layer_forward(tokens: torch.Tensor, m1: int, W: torch.Tensor, A) -> tuple[torch.Tensor, list]:
-    """Logits of a two-layer model, and the tensors the backward pass needs."""
+def _two_layer_forward(tokens: torch.Tensor, m1: int, W: torch.Tensor, A, graphs: int = 0) -> tuple[torch.Tensor, list]:
+    """Logits of a two-layer model, and the tensors the backward pass needs (``graphs``: see
+    :func:`_per_graph_mm`; ``tokens (G·n, T)`` then, graph by graph)."""
     n, T = tokens.shape
-    S = W.shape[1]
+    S = W.shape[-1]
     d0 = S + T
     K = 1 + m1  # blocks of width d0 in layer 1's output
     m2 = len(A) - m1
     pos, _, _, e_q = _constants(S, T, W.device, W.dtype)
     rows = tokens * T + pos  # (n, T): rows of the layer-1 tables
+    if graphs:  # graph g's tables follow graph g-1's
+        rows = rows.view(graphs, -1, T).add_((torch.arange(graphs, device=W.device) * (S * T)).view(-1, 1, 1))
+        rows = rows.view(n, T)
     Ps = [_layer1_attention(A[h], tokens, rows, S) for h in range(m1)]  # each (n, T, T)
     # Y holds the weight vectors behind h2 = [h1_Q ; out_1 ; …]: block (0, 0) is e_Q (the input
     # at Q), (0, 1+h) is P_h[Q]; (1+k, 0) is a_k and (1+k, 1+h) is P_hᵀ a_k.
@@ -245,7 +285,7 @@ def _two_layer_forward(tokens: torch.Tensor, m1: int, W: torch.Tensor, A) -> tup
     hq = _embed(Y[:, 0], tokens, S, out=h2[:, 0]).view(n, K * d0)  # h1 at the query
     saved = []
     for k in range(m2):
-        bw = _embed_T((hq @ A[m1 + k]).view(n, K, d0), tokens, S)  # [b ; w_1 ; …] (n, K, T)
+        bw = _embed_T(_per_graph_mm(hq, A[m1 + k], graphs).view(n, K, d0), tokens, S)  # [b ; w_1 ; …] (n, K, T)
         scores = bw[:, 0].clone()
         Pws = []
         for h, P in enumerate(Ps):
@@ -258,27 +298,30 @@ def _two_layer_forward(tokens: torch.Tensor, m1: int, W: torch.Tensor, A) -> tup
         saved += [a, bw, *Pws]
     _embed(Y[:, 1:].reshape(n, m2 * K, T), tokens, S, out=h2[:, 1:].view(n, m2 * K, d0))
     h2 = h2.view(n, -1)
-    return _mm_wide(h2, W), [tokens, W, h2, *A, *Ps, *saved]
+    return _per_graph_mm(h2, W, graphs, wide=True), [tokens, W, h2, *A, *Ps, *saved]
 
 
-def _two_layer_backward(saved, m1: int, g: torch.Tensor, need) -> tuple:
+def _two_layer_backward(saved, m1: int, g: torch.Tensor, need, graphs: int = 0) -> tuple:
     """Gradients ``(∂L/∂W, *∂L/∂A)`` from ``g = ∂L/∂logits``; ``need`` flags ``(W, *A)``."""
     tokens, W, h2 = saved[:3]
     n, T = tokens.shape
-    S = W.shape[1]
+    S = W.shape[-1]
     d0 = S + T
     K = 1 + m1
     d1 = K * d0
-    m2 = W.shape[0] // d1 - 1
+    m2 = W.shape[-2] // d1 - 1
     A = saved[3 : 3 + m1 + m2]
     Ps = saved[3 + m1 + m2 : 3 + 2 * m1 + m2]
     per_k = saved[3 + 2 * m1 + m2 :]
     need_W, need_A = need[0], need[1:]
     need_A1 = any(need_A[:m1])
-    dW = _mm_wide(h2.t(), g) if need_W else None
+    dW = None
+    if need_W:
+        dW = _per_graph_tmm(h2, g, graphs) if graphs else _mm_wide(h2.t(), g)
     if not any(need_A):
         return (dW,) + (None,) * (m1 + m2)
-    dY = _embed_T((g @ W.t()).view(n, (1 + m2) * K, d0), tokens, S).view(n, 1 + m2, K, T)  # ∂L/∂Y, direct
+    gW = _per_graph_mm(g, W.transpose(-1, -2), graphs)
+    dY = _embed_T(gW.view(n, (1 + m2) * K, d0), tokens, S).view(n, 1 + m2, K, T)  # ∂L/∂Y, direct
     hq = h2[:, :d1]
     dhq = torch.zeros(n, d1, dtype=g.dtype, device=g.device) if need_A1 else None  # via layer 2's scores
     # For each layer-1 head: ∂L/∂P_h − ρ 1ᵀ = Σ_r U[r] V[r]ᵀ − ρ 1ᵀ, plus the query row (below).
@@ -308,8 +351,10 @@ def _two_layer_backward(saved, m1: int, g: torch.Tensor, need) -> tuple:
                 rho[h].addcmul_(ds, Pws[h])
         dv = _embed(Z, tokens, S).view(n, d1)  # ∂L/∂v
         if need_A[m1 + k]:
-            dA2[k] = hq.t() @ dv
-        if dhq is not None:
+            dA2[k] = _per_graph_tmm(hq, dv, graphs) if graphs else hq.t() @ dv
+        if dhq is not None and graphs:
+            dhq.add_(_per_graph_mm(dv, A[m1 + k].transpose(1, 2), graphs))
+        elif dhq is not None:
             dhq.addmm_(dv, A[m1 + k].t())
     dA1: list[torch.Tensor | None] = [None] * m1
     if dhq is not None:
@@ -324,54 +369,65 @@ def _two_layer_backward(saved, m1: int, g: torch.Tensor, need) -> tuple:
             Vcat = torch.stack(V[h] + [torch.full_like(c, -1.0)], dim=1)  # (n, R+1, T)
             dP = torch.bmm(Ucat, Vcat)
             dP[:, T - 1] += c
-            dA1[h] = _layer1_grad(dP, P, tokens, E, S)
+            dA1[h] = _layer1_grad(dP, P, tokens, E, S, graphs)
     return (dW, *dA1, *dA2)
 
 
 class TwoLayerLogits(torch.autograd.Function):
     """Logits ``(n, S)`` of a two-layer disentangled transformer with any heads ``(m1, m2)`` (chapter 4).
 
-    ``apply(tokens, m1, W, *A)`` with ``A`` the ``m1`` layer-1 matrices then the ``m2`` layer-2
-    matrices. Parameters that need no gradient (staged training) skip their part of the backward.
+    ``apply(tokens, m1, graphs, W, *A)`` with ``A`` the ``m1`` layer-1 matrices then the ``m2`` layer-2
+    matrices; ``graphs = 0`` for one model, ``G`` for ``G`` stacked ones (parameters ``(G, a, b)``,
+    ``tokens (G·n, T)`` graph by graph). Parameters that need no gradient (staged training) skip
+    their part of the backward.
     """
 
     @staticmethod
-    def forward(ctx, tokens, m1, W, *A):
-        logits, saved = _two_layer_forward(tokens, m1, W, A)
-        ctx.m1 = m1
+    def forward(ctx, tokens, m1, graphs, W, *A):
+        logits, saved = _two_layer_forward(tokens, m1, W, A, graphs)
+        ctx.m1, ctx.graphs = m1, graphs
         ctx.save_for_backward(*saved)
         return logits
 
     @staticmethod
     def backward(ctx, g):
-        grads = _two_layer_backward(ctx.saved_tensors, ctx.m1, g.contiguous(), ctx.needs_input_grad[2:])
-        return (None, None, *grads)
+        grads = _two_layer_backward(ctx.saved_tensors, ctx.m1, g.contiguous(), ctx.needs_input_grad[3:], ctx.graphs)
+        return (None, None, None, *grads)
 
 
 class TwoLayerLoss(torch.autograd.Function):
     """Mean soft-label cross-entropy of a two-layer model (chapter 4), its gradient with respect to the logits,
     ``(softmax(logits)·Σ_s y_s − y)/n``, fused in.
 
-    ``apply(tokens, labels, m1, W, *A)``: the value of
-    ``soft_cross_entropy_from_logits(model(tokens), labels)``.
+    ``apply(tokens, labels, m1, graphs, W, *A)``: the value of
+    ``soft_cross_entropy_from_logits(model(tokens), labels)``; for ``G`` stacked models
+    (``graphs = G``, see :class:`TwoLayerLogits`) each graph's mean, ``(G,)``.
     """
 
     @staticmethod
-    def forward(ctx, tokens, labels, m1, W, *A):
-        logits, saved = _two_layer_forward(tokens, m1, W, A)
+    def forward(ctx, tokens, labels, m1, graphs, W, *A):
+        logits, saved = _two_layer_forward(tokens, m1, W, A, graphs)
         logp = torch.log_softmax(logits.t(), dim=0)  # (S, n): faster with the batch axis innermost
         lab = labels.t()
-        loss = torch.mul(lab, logp).sum().div_(-tokens.shape[0])
-        ctx.m1 = m1
+        if graphs:
+            loss = torch.mul(lab, logp).sum(0).view(graphs, -1).sum(1).div_(-(tokens.shape[0] // graphs))
+        else:
+            loss = torch.mul(lab, logp).sum().div_(-tokens.shape[0])
+        ctx.m1, ctx.graphs = m1, graphs
         ctx.save_for_backward(logp, lab, *saved)
         return loss
 
     @staticmethod
     def backward(ctx, grad_loss):
         logp, lab, *saved = ctx.saved_tensors
-        gT = logp.exp().mul_(lab.sum(0)).sub_(lab).mul_(grad_loss / logp.shape[1])  # (S, n)
-        grads = _two_layer_backward(saved, ctx.m1, gT.t().contiguous(), ctx.needs_input_grad[3:])
-        return (None, None, None, *grads)
+        if ctx.graphs:  # one upstream gradient per graph, for each of its sequences
+            n = logp.shape[1] // ctx.graphs
+            scale = (grad_loss / n).repeat_interleave(n)
+        else:
+            scale = grad_loss / logp.shape[1]
+        gT = logp.exp().mul_(lab.sum(0)).sub_(lab).mul_(scale)  # (S, n)
+        grads = _two_layer_backward(saved, ctx.m1, gT.t().contiguous(), ctx.needs_input_grad[4:], ctx.graphs)
+        return (None, None, None, None, *grads)
 
 
 # -- any depth, plain autograd ---------------------------------------------------------------

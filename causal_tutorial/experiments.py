@@ -33,6 +33,7 @@ from .estimators import baseline_losses
 from .graphs import make_parents, multi_parent_dag, random_forest
 from .io import atomic_write_json, check_output_dir
 from .models import DisentangledTransformer, StandardTransformer
+from .stacked import StackedDisentangledTransformer, StackedTask, stacked_metrics
 from .tasks import MultiParentTask, SingleParentTask
 from .training import TrainConfig, draw_test_set, train
 
@@ -80,6 +81,7 @@ class Experiment:
     d: int = 30
     n_graphs: int = 1
     root_law: str = "uniform"  # multi-parent roots: uniform | dirichlet (the research code's)
+    stacked: bool = False  # train the graphs as one stacked model (causal_tutorial.stacked)
     scales: dict = field(default_factory=dict)  # scale -> TrainConfig kwargs
     bayes_draws: dict = field(default_factory=lambda: {"test": 16, "book": 128, "paper": 512})
 
@@ -241,6 +243,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         T=20,
         model="disentangled",
         n_graphs=20,
+        stacked=True,
         description="20 random forests (S=3, T=20): mean layer-1 attention on the true parent",
         scales={
             "test": dict(steps=20, batch_size=128, optimizer="adamw", lr=0.03, eval_every=10, test_size=256),
@@ -416,7 +419,26 @@ def _run_one(
         desc=desc,
         callback=callback,
     )
-    train_time = time.perf_counter() - t0
+    return _summarise(
+        exp, scale, cfg, task, model, test, res.history, time.perf_counter() - t0, resumed_at, bayes_draws
+    )
+
+
+def _summarise(
+    exp: Experiment,
+    scale: str,
+    cfg: TrainConfig,
+    task,
+    model,
+    test: tuple[torch.Tensor, torch.Tensor],
+    history: list[dict],
+    train_time: float,
+    resumed_at: int | None,
+    bayes_draws: int | None,
+) -> dict:
+    """One trained run's part of the result: history, final metrics, every baseline on its test set,
+    what layer 1 learned; the model under ``"model"``."""
+    device = test[0].device
     t1 = time.perf_counter()
     base = baseline_losses(
         task,
@@ -427,8 +449,8 @@ def _run_one(
     )
     out = {
         "task": task.describe(),
-        "history": res.history,
-        "final": res.final,
+        "history": history,
+        "final": dict(history[-1]),
         "baselines": base,
         "train_time_s": train_time,
         "resumed_at_step": resumed_at,
@@ -438,16 +460,82 @@ def _run_one(
         block = position_block(model)
         out["A1_position_block"] = block.tolist()
         out["recovered_parents"] = recovered_parents(model)
-        out["gap_to_estimator"] = res.final["test_loss"] - base["estimator"]
+        out["gap_to_estimator"] = history[-1]["test_loss"] - base["estimator"]
         out["block_attn_on_parent"] = block_attention_on_parent(block, task.parents)
     if exp.family != "multi":
         with torch.no_grad():
             att = model.attention(test[0][:1024])[(1, 0)]
         out["attn_by_position"] = attention_by_position(att, task.parents)
     if isinstance(model, DisentangledTransformer) and exp.family == "multi":
-        out["gap_to_estimator"] = res.final["test_loss"] - base["estimator"]
+        out["gap_to_estimator"] = history[-1]["test_loss"] - base["estimator"]
     out["model"] = model
     return out
+
+
+def _run_stacked(
+    exp: Experiment,
+    scale: str,
+    seed: int,
+    device: torch.device,
+    n_graphs: int,
+    progress,
+    desc: str,
+    bayes_draws: int | None = None,
+    overrides: dict | None = None,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
+) -> list[dict]:
+    """The first ``n_graphs`` graphs of a many-graph experiment trained as one stacked model
+    (:mod:`causal_tutorial.stacked`): the runs of :func:`_run_one` for graphs ``0 … n_graphs-1``, to
+    float rounding, in one training loop. Sampling runs in the loop (``prefetch=False``): the
+    stacked step is large enough to use both cores, and the shared draws are cheap."""
+    if exp.model != "disentangled" or tuple(exp.heads) != (1, 1) or exp.init_std != 0 or exp.family == "multi":
+        raise ValueError(
+            f"experiment {exp.name!r} cannot be stacked: it needs zero-initialised (1, 1) disentangled models"
+        )
+    cfg = exp.config(scale, seed, str(device), **(overrides or {}))
+    cfg = replace(cfg, prefetch=False)
+    if checkpoint is not None:
+        cfg = replace(cfg, checkpoint_every=max(1, cfg.steps // CHECKPOINTS_PER_RUN))
+    tasks = [build_task(exp, device, k) for k in range(n_graphs)]
+    stack = StackedTask(tasks)
+    model = StackedDisentangledTransformer(n_graphs, exp.S, exp.T)
+    test = draw_test_set(stack, cfg, device)
+    resumed_at = None
+    if resume and checkpoint is not None and checkpoint.is_file():
+        resumed_at = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["step"])
+    t0 = time.perf_counter()
+    res = train(
+        model,
+        stack,
+        cfg,
+        test_set=test,
+        checkpoint_path=checkpoint,
+        resume=resumed_at is not None,
+        stop_after=stop_after,
+        metrics=stacked_metrics(stack),
+        progress=progress,
+        desc=desc,
+    )
+    train_time = (time.perf_counter() - t0) / n_graphs  # each graph's share
+    runs = []
+    for g, task in enumerate(tasks):
+        history = [{k: (v[g] if isinstance(v, list) else v) for k, v in rec.items()} for rec in res.history]
+        run = _summarise(
+            exp,
+            scale,
+            cfg,
+            task,
+            model.unstack(g),
+            (test[0][g], test[1][g]),
+            history,
+            train_time,
+            resumed_at,
+            bayes_draws,
+        )
+        runs.append(run)
+    return runs
 
 
 def run_experiment(
@@ -463,6 +551,7 @@ def run_experiment(
     train_overrides: dict | None = None,
     resume: bool = False,
     stop_after: int | None = None,
+    stacked: bool | None = None,
 ) -> dict:
     """Run a named experiment; with ``out`` write ``out/NAME/result.json`` (atomically) and figures.
 
@@ -475,7 +564,9 @@ def run_experiment(
     starts afresh) and ends with exactly the result of an uninterrupted run on the same device; the
     result says at which step each run was resumed (``resumed_at_step``, ``None`` if it was not).
     ``stop_after`` stops every run after that many steps (to simulate an interruption; no result file
-    is written then). Every argument is
+    is written then). ``stacked`` trains a many-graph experiment's graphs as one stacked model
+    (:mod:`causal_tutorial.stacked`; the same runs to float rounding, faster; one checkpoint
+    ``checkpoint.pt``); by default as the experiment says (``forests``: stacked). Every argument is
     checked before any work starts. Returns the result dictionary (plus the trained model under
     ``"model"``, or ``"models"`` for ``forests``; these are not written).
     """
@@ -492,6 +583,12 @@ def run_experiment(
         bayes_draws = exp.bayes_draws[scale]
     else:
         bayes_draws = check_positive_int("bayes_draws", bayes_draws, "importance draws of the Bayes floor")
+    if stacked is None:
+        stacked = exp.stacked
+    elif not isinstance(stacked, bool):
+        raise ValueError(f"stacked must be True, False or None, got stacked={stacked!r}")
+    if stacked and exp.n_graphs == 1:
+        raise ValueError(f"stacked=True needs a many-graph experiment; {name!r} has one graph")
     dev = resolve_device(device)
     out_dir = None
     if out is not None:
@@ -506,7 +603,24 @@ def run_experiment(
     runs = []
     if stop_after is not None:
         stop_after = check_positive_int("stop_after", stop_after, "the steps before a simulated interruption")
-    for k in range(n_graphs):
+    if stacked:
+        ckpt = None if out_dir is None else out_dir / "checkpoint.pt"
+        desc = f"{name} [{scale}] {n_graphs} graphs stacked"
+        runs = _run_stacked(
+            exp,
+            scale,
+            seed,
+            dev,
+            n_graphs,
+            progress,
+            desc,
+            bayes_draws=bayes_draws,
+            overrides=overrides,
+            checkpoint=ckpt,
+            resume=resume,
+            stop_after=stop_after,
+        )
+    for k in range(0 if stacked else n_graphs):
         desc = f"{name} [{scale}]" + (f" graph {k + 1}/{n_graphs}" if exp.n_graphs > 1 else "")
         ckpt = (
             None if out_dir is None else out_dir / (f"checkpoint_graph{k}.pt" if exp.n_graphs > 1 else "checkpoint.pt")
@@ -540,6 +654,7 @@ def run_experiment(
         "git_commit": _git_commit(),
         "config": run_config(exp, cfg, n_graphs, bayes_draws),
         "wall_time_s": wall,
+        "trained_as": "stacked" if stacked else "separate",
     }
     models = [r.pop("model") for r in runs]
     if exp.n_graphs == 1:

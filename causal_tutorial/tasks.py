@@ -261,15 +261,31 @@ class SingleParentTask:
 
     def _sample_given(self, P: torch.Tensor, u: torch.Tensor, query: torch.Tensor, return_law: bool) -> Batch:
         """Tokens and labels given the laws ``P (S, S, n)`` (batch last, ``P[b, a, m] = π_m[a, b]``; overwritten)."""
-        S, T, dev = self.S, self.T, self.device
+        labels, C, mu, law = self._laws(P, query, return_law)
+        tokens = self._tokens(C, mu, u, query)
+        if return_law:
+            return Batch(tokens, labels, law, mu.T.contiguous())
+        return Batch(tokens, labels)
+
+    def _laws(self, P: torch.Tensor, query: torch.Tensor, return_law: bool = False) -> tuple:
+        """What the tokens are drawn from, given ``P`` (overwritten): the labels ``(n, S)``, the
+        cumulative rows ``C (S, S·n)``, the stationary laws ``μ (S, n)`` and (``return_law``) the
+        laws ``(n, S, S)``. It does not depend on the graph (``causal_tutorial.stacked`` shares it)."""
+        S = self.S
         n = P.shape[-1]
-        m = torch.arange(n, device=dev)
+        m = torch.arange(n, device=self.device)
         flat = P.view(S, S * n)  # column a·n + m holds the row π_m[a]
         labels = flat.index_select(1, torch.add(m, query, alpha=n)).T.contiguous()  # π_m[query_m]
         C = _cumulative(P).view(S, S * n)
         law = _law_from_batch_last(P) if return_law else None
         mu = _stationary_batch_last(P.transpose(0, 1), self.settings)  # (S, n); overwrites P, read above
+        return labels, C, mu, law
 
+    def _tokens(self, C: torch.Tensor, mu: torch.Tensor, u: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """The tokens ``(n, T)`` from :meth:`_laws`' ``C`` and ``μ``, the uniforms and the queries."""
+        T, dev = self.T, self.device
+        n = mu.shape[-1]
+        m = torch.arange(n, device=dev)
         tokens = torch.empty(T, n, dtype=torch.long, device=dev)  # rows in fill order
         R = self._n_roots
         tokens[:R] = _inverse_cdf(_cumulative(mu).unsqueeze(1), u[:R])  # roots ~ μ
@@ -278,10 +294,7 @@ class SingleParentTask:
             rows = C.index_select(1, col.view(-1))  # (S, L·n)
             _inverse_cdf(rows, u[lv].view(-1), out=tokens[lv].view(-1))
         tokens[T - 1] = query
-        tokens = _position_order(tokens, self._unorder)
-        if return_law:
-            return Batch(tokens, labels, law, mu.T.contiguous())
-        return Batch(tokens, labels)
+        return _position_order(tokens, self._unorder)
 
 
 class MultiParentTask:

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .checks import check_nonnegative_float, check_nonnegative_int, check_positive_int, make_generator, resolve_device
@@ -218,6 +219,11 @@ def load_checkpoint(path: str | Path | None, fingerprint: dict, device: torch.de
     return ck
 
 
+def _plain(loss: torch.Tensor, count: int = 1) -> float | list[float]:
+    """``loss / count`` as a float, or a list of floats for a stacked model's one loss per model."""
+    return float(loss) / count if loss.dim() == 0 else [float(x) / count for x in loss.reshape(-1)]
+
+
 # --- the loop -------------------------------------------------------------------------------------------
 @dataclass
 class _Run:
@@ -246,8 +252,8 @@ class _Run:
             rec = {
                 "step": self.step,
                 "lr": lr,
-                "train_loss": None if self.train_sum is None else float(self.train_sum) / self.train_count,
-                "test_loss": float(model.loss(tokens, labels)),
+                "train_loss": None if self.train_sum is None else _plain(self.train_sum, self.train_count),
+                "test_loss": _plain(model.loss(tokens, labels)),
             }
             if self.metrics is not None:
                 rec.update(self.metrics(model, tokens))
@@ -298,6 +304,9 @@ def train(
     desc: str = "training",
 ) -> TrainResult:
     """Train ``model`` on fresh batches from ``task`` (chapter 4).
+
+    A stacked model (:mod:`causal_tutorial.stacked`) returns one loss per model: the loop
+    backpropagates their sum, and the history's ``train_loss`` and ``test_loss`` are then lists.
 
     Args:
         test_set: ``(tokens, labels)``; by default :func:`draw_test_set`.
@@ -363,14 +372,14 @@ def train(
                 tokens, labels, run.gen_state = batches.next()
                 loss = model.loss(tokens, labels)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss.sum() if loss.dim() else loss).backward()  # a stacked model: one loss per model
                 opt.step()
                 run.record(loss)
                 run.step += 1
                 bar.update(1)
                 if run.step % config.eval_every == 0 or run.step == config.steps:
                     run.evaluate(lr)
-                    bar.set_postfix(test_loss=f"{run.history[-1]['test_loss']:.4f}")
+                    bar.set_postfix(test_loss=f"{np.mean(run.history[-1]['test_loss']):.4f}")
                 if stop_after is not None and run.step >= stop_after:
                     run.save(checkpoint_path, opt)
                     return TrainResult(run.history, dict(run.history[-1]))

@@ -153,8 +153,8 @@ def test_hand_derived_backward_passes_gradcheck_in_float64(m1, m2):
     W = torch.randn(d1 * (1 + m2), S, generator=g, dtype=torch.float64, requires_grad=True)
     tokens = torch.randint(0, S, (n, T), generator=g)
     labels = torch.distributions.Dirichlet(torch.ones(S, dtype=torch.float64)).sample((n,))
-    assert torch.autograd.gradcheck(lambda W, *A: TwoLayerLogits.apply(tokens, m1, W, *A), (W, *A))
-    assert torch.autograd.gradcheck(lambda W, *A: TwoLayerLoss.apply(tokens, labels, m1, W, *A), (W, *A))
+    assert torch.autograd.gradcheck(lambda W, *A: TwoLayerLogits.apply(tokens, m1, 0, W, *A), (W, *A))
+    assert torch.autograd.gradcheck(lambda W, *A: TwoLayerLoss.apply(tokens, labels, m1, 0, W, *A), (W, *A))
 
 
 @pytest.mark.parametrize("heads", [(1, 1), (2, 1), (1, 1, 1)], ids=str)
