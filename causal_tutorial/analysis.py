@@ -106,6 +106,18 @@ def recovered_parents(model: DisentangledTransformer, head: int = 0) -> list[int
     return out
 
 
+def rows_on_parent_slot(block: torch.Tensor, parent_lists: Sequence[Sequence[int]]) -> list[int]:
+    """For each parent slot ``k``, how many rows ``i`` with a ``k``-th parent peak (argmax over
+    ``j ≤ i``) at ``parent_lists[i][k]`` (chapter 7: which parent a multi-parent head took)."""
+    T = block.shape[-1]
+    kmax = max(len(ps) for ps in parent_lists[:T])
+    out = []
+    for k in range(kmax):
+        rows = [i for i in range(T) if len(parent_lists[i]) > k]
+        out.append(sum(int(block[i, : i + 1].argmax()) == parent_lists[i][k] for i in rows))
+    return out
+
+
 def single_parent_metrics(att: torch.Tensor, parents) -> dict:
     """Mean attention ``att[:, i, p(i)]`` over children ``i``, from a ``(n, T, T)`` layer-1 pattern."""
     kids, par = edges(parents)

@@ -26,6 +26,7 @@ from .analysis import (
     parent_metrics,
     position_block,
     recovered_parents,
+    rows_on_parent_slot,
     spread_over_graphs,
 )
 from .checks import check_positive_int, make_generator, resolve_device
@@ -466,8 +467,14 @@ def _summarise(
         with torch.no_grad():
             att = model.attention(test[0][:1024])[(1, 0)]
         out["attn_by_position"] = attention_by_position(att, task.parents)
+        out["mean_attention"] = att.mean(0).tolist()  # layer 1's mean pattern (T × T), Fig. 8's map
     if isinstance(model, DisentangledTransformer) and exp.family == "multi":
         out["gap_to_estimator"] = history[-1]["test_loss"] - base["estimator"]
+        lists = task.parent_lists[: task.T]
+        blocks = [position_block(model, h) for h in range(exp.heads[0])]
+        out["A1_position_blocks"] = [b.tolist() for b in blocks]  # one per layer-1 head
+        out["rows_on_parent_slot"] = [rows_on_parent_slot(b, lists) for b in blocks]  # [head][slot]
+        out["child_rows_per_slot"] = [sum(len(ps) > k for ps in lists) for k in range(max(map(len, lists)))]
     out["model"] = model
     return out
 

@@ -176,3 +176,6 @@ def test_every_kept_paper_result_was_made_with_todays_paper_configuration(path):
     name = path.parent.name
     assert res["scale"] == "paper" and res["experiment"] == name
     assert res["config"] == paper_config(name, seed=res["seed"], device=res["config"]["train"]["device"])
+    assert path.stat().st_size < 1 << 20, "a kept result stays well under 1 MiB"
+    for key in ("git_commit", "versions", "device_name", "wall_time_s", "seed"):
+        assert res.get(key) is not None, key
