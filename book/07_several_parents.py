@@ -397,7 +397,8 @@ assert all(at_end[f"attn_h{h}_parent0"] > at_start[f"attn_h{h}_parent0"] for h i
 # %% [markdown]
 # ## The paper's scale
 #
-# At the paper's settings ($2^{16}$ steps of 1024) the run takes a GPU. When it has been run
+# At the paper's settings ($2^{16}$ steps of 1024) the run takes about an hour on a 2-core CPU (the
+# README's benchmark projects its training time). When it has been run
 # (`python -m causal_tutorial run multiparent --scale paper --out results/paper`), its result file is
 # kept in the repository and plotted here beside the book run.
 
