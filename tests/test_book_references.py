@@ -47,3 +47,16 @@ def test_the_readme_the_api_page_and_the_package_list_the_same_modules():
     readme = set(re.findall(r"^\| `(\w+)` \|", (root / "README.md").read_text(), re.M))
     assert api == package, f"book/api.md lists {sorted(api)}, the package has {sorted(package)}"
     assert readme == package, f"README.md lists {sorted(readme)}, the package has {sorted(package)}"
+
+
+def test_the_edition_is_the_same_everywhere():
+    """The package version is the book's edition: pyproject, __version__, the footer, the intro, the changelog."""
+    import causal_tutorial
+
+    root = Path(__file__).resolve().parents[1]
+    version = causal_tutorial.__version__
+    assert re.search(rf'^version = "{re.escape(version)}"$', (root / "pyproject.toml").read_text(), re.M)
+    assert f"Edition {version} " in (root / "_config.yml").read_text()
+    assert f"edition {version} " in (root / "book" / "intro.md").read_text()
+    first = re.search(r"^## (\S+)", (root / "CHANGELOG.md").read_text(), re.M)
+    assert first and first.group(1) == version, "the changelog's newest entry is this edition"
