@@ -393,7 +393,7 @@ assert diff_mean < -3 * diff_se, "below the read-out floor by more than three st
 # repository and plotted here beside the book run; the page *The paper at its own scale* collects it
 # with the others.
 
-# %%
+# %% mystnb={"image": {"alt": "Two loss curves, one above the other: the book-scale AdamW run and the paper-scale SGD run of the chain, each against its baselines."}}
 paper = load_result("../results/paper/chain/result.json")
 if paper is None:
     print("No paper-scale result is stored yet (results/paper/chain/result.json), "
