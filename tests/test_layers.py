@@ -14,8 +14,8 @@ LAYERS = [
     ["estimators"],
     ["_fastpath", "models"],
     ["analysis"],
-    ["training"],
-    ["theory", "plots"],
+    ["stacked", "training"],
+    ["theory", "plots", "reproduction"],
     ["experiments"],
     ["book", "cli", "__main__", "exercises"],
 ]
