@@ -398,11 +398,22 @@ def _run_one(
     stop_after: int | None = None,
 ) -> dict:
     cfg = exp.config(scale, seed, str(device), **(overrides or {}))
-    if checkpoint is not None:
-        cfg = replace(cfg, checkpoint_every=max(1, cfg.steps // CHECKPOINTS_PER_RUN))
     task = build_task(exp, device, graph_seed)
     model = build_model(exp, seed)
     test = draw_test_set(task, cfg, device)
+    res, train_time, resumed_at = _train_run(
+        model, task, cfg, test, checkpoint, resume, stop_after, parent_metrics(task), progress, desc, callback
+    )
+    return _summarise(exp, scale, cfg, task, model, test, res.history, train_time, resumed_at, bayes_draws)
+
+
+def _train_run(
+    model, task, cfg: TrainConfig, test, checkpoint, resume, stop_after, metrics, progress, desc, callback=None
+) -> tuple:
+    """Train with checkpoints about ``CHECKPOINTS_PER_RUN`` times under ``checkpoint`` (if given),
+    resuming from it when asked and present; returns ``(result, train seconds, step resumed at or None)``."""
+    if checkpoint is not None:
+        cfg = replace(cfg, checkpoint_every=max(1, cfg.steps // CHECKPOINTS_PER_RUN))
     resumed_at = None
     if resume and checkpoint is not None and checkpoint.is_file():
         resumed_at = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["step"])
@@ -415,14 +426,12 @@ def _run_one(
         checkpoint_path=checkpoint,
         resume=resumed_at is not None,
         stop_after=stop_after,
-        metrics=parent_metrics(task),
+        metrics=metrics,
         progress=progress,
         desc=desc,
         callback=callback,
     )
-    return _summarise(
-        exp, scale, cfg, task, model, test, res.history, time.perf_counter() - t0, resumed_at, bayes_draws
-    )
+    return res, time.perf_counter() - t0, resumed_at
 
 
 def _summarise(
@@ -501,31 +510,15 @@ def _run_stacked(
         raise ValueError(
             f"experiment {exp.name!r} cannot be stacked: it needs zero-initialised (1, 1) disentangled models"
         )
-    cfg = exp.config(scale, seed, str(device), **(overrides or {}))
-    cfg = replace(cfg, prefetch=False)
-    if checkpoint is not None:
-        cfg = replace(cfg, checkpoint_every=max(1, cfg.steps // CHECKPOINTS_PER_RUN))
+    cfg = replace(exp.config(scale, seed, str(device), **(overrides or {})), prefetch=False)
     tasks = [build_task(exp, device, k) for k in range(n_graphs)]
     stack = StackedTask(tasks)
     model = StackedDisentangledTransformer(n_graphs, exp.S, exp.T)
     test = draw_test_set(stack, cfg, device)
-    resumed_at = None
-    if resume and checkpoint is not None and checkpoint.is_file():
-        resumed_at = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["step"])
-    t0 = time.perf_counter()
-    res = train(
-        model,
-        stack,
-        cfg,
-        test_set=test,
-        checkpoint_path=checkpoint,
-        resume=resumed_at is not None,
-        stop_after=stop_after,
-        metrics=stacked_metrics(stack),
-        progress=progress,
-        desc=desc,
+    res, seconds, resumed_at = _train_run(
+        model, stack, cfg, test, checkpoint, resume, stop_after, stacked_metrics(stack), progress, desc
     )
-    train_time = (time.perf_counter() - t0) / n_graphs  # each graph's share
+    train_time = seconds / n_graphs  # each graph's share
     runs = []
     for g, task in enumerate(tasks):
         history = [{k: (v[g] if isinstance(v, list) else v) for k, v in rec.items()} for rec in res.history]
