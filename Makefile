@@ -6,7 +6,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 NOTEBOOKS := $(wildcard book/*.ipynb)
 
-.PHONY: book install headline html test lint unit nbval book-strict notebooks sync bench bench-quick clean
+.PHONY: book install headline html test lint unit nbval book-strict browser student notebooks sync bench bench-quick clean
 
 book: install headline html
 	@echo "Open the book: file://$(CURDIR)/_build/html/index.html"
@@ -28,7 +28,7 @@ headline: install
 html: install
 	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W --keep-going
 
-test: install lint unit nbval book-strict
+test: install lint unit nbval book-strict browser
 
 # ruff (lint and format check) on the package, tests, benchmarks and scripts; mypy on the package.
 lint: install
@@ -48,6 +48,12 @@ endif
 book-strict: install
 	rm -rf _build
 	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W --keep-going
+
+# The built book in headless Chromium, offline, page by page (needs Debian's chromium: scripts/install_chromium.sh);
+# screenshots of every page's first screen land in _build/screenshots/.
+browser: install
+	test -f _build/html/index.html || $(MAKE) html
+	$(VPY) scripts/check_site.py --site _build/html --out _build/screenshots
 
 # For authors: re-execute every chapter (or NB=book/03_....ipynb) in place at book scale, storing fresh outputs.
 notebooks: install

@@ -49,7 +49,12 @@ import sys
 try:
     import causal_tutorial  # noqa: F401
 except ImportError:
-    source = os.environ.get("CAUSAL_TUTORIAL_SOURCE", "..")  # the repository: a path or a pip URL
+    # In a clone of the repository, its own copy; elsewhere (Colab, a downloaded notebook) this edition
+    # from the repository. torch is installed only where none is present: Colab keeps its own.
+    REPOSITORY, EDITION = "https://github.com/causal-tutorial/causal-structure-book", "0.2.0"
+    clone = os.path.exists(os.path.join("..", "pyproject.toml"))
+    source = os.environ.get("CAUSAL_TUTORIAL_SOURCE") or (".." if clone else f"git+{REPOSITORY}@v{EDITION}")
+    print("installing causal_tutorial from", source)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)
     importlib.invalidate_caches()
 import warnings

@@ -70,3 +70,53 @@ def test_the_first_cell_installs_the_package_in_a_fresh_environment_and_imports_
     assert run.returncode == 0, run.stderr[-3000:]
     where = run.stdout.split("IMPORTED FROM", 1)[1].strip()
     assert where.startswith(str(venv)), f"imported from {where}, not from the fresh environment"
+
+
+def _config() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "_config.yml").read_text())
+
+
+def test_the_first_cell_names_the_repository_of_config_and_this_edition():
+    """``_config.yml`` is the one place that names the repository: the cell must agree with it, and pin
+    the package's own version."""
+    import causal_tutorial
+
+    cell = _first_code_cell(NOTEBOOKS[0])
+    url = _config()["repository"]["url"]
+    assert f'REPOSITORY, EDITION = "{url}", "{causal_tutorial.__version__}"' in cell
+
+
+def _source_chosen(cwd: Path, env_source: str | None = None) -> str:
+    """Run the first cell with the package hidden and pip replaced by a stub that prints its arguments."""
+    stub = (
+        "import sys, subprocess\n"
+        "sys.modules['causal_tutorial'] = None  # import causal_tutorial raises ImportError\n"
+        "def run(cmd, **kw):\n"
+        "    print('PIP', cmd[-1]); raise SystemExit(0)\n"
+        "subprocess.run = run\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CAUSAL_TUTORIAL_SOURCE"}
+    if env_source:
+        env["CAUSAL_TUTORIAL_SOURCE"] = env_source
+    run = subprocess.run(
+        [sys.executable, "-c", stub + _first_code_cell(NOTEBOOKS[0])],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout.split("PIP", 1)[1].strip()
+
+
+def test_outside_a_clone_the_first_cell_installs_this_edition_from_the_repository(tmp_path):
+    import causal_tutorial
+
+    (tmp_path / "downloads").mkdir()
+    url = _config()["repository"]["url"]
+    assert _source_chosen(tmp_path / "downloads") == f"git+{url}@v{causal_tutorial.__version__}"
+    assert _source_chosen(BOOK) == ".."  # in the repository's book/ folder: its own copy
+    assert _source_chosen(tmp_path / "downloads", env_source="/some/path") == "/some/path"
