@@ -28,7 +28,7 @@ headline: install
 html: install
 	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W --keep-going
 
-test: install lint unit nbval book-strict browser
+test: install lint unit nbval book-strict student browser
 
 # ruff (lint and format check) on the package, tests, benchmarks and scripts; mypy on the package.
 lint: install
@@ -54,6 +54,14 @@ book-strict: install
 browser: install
 	test -f _build/html/index.html || $(MAKE) html
 	$(VPY) scripts/check_site.py --site _build/html --out _build/screenshots
+	test -f _build/student/html/index.html || $(MAKE) student
+	$(VPY) scripts/check_site.py --site _build/student/html --out _build/student/screenshots \
+	  --config _build/student/src/_config.yml --no-colab
+
+# The student edition: solutions removed (not hidden), a starter cell after each exercise; checked for leaks.
+# HTML in _build/student/html, notebooks in _build/student/notebooks.
+student: install
+	env -u MPLBACKEND $(VPY) scripts/make_student.py --out _build/student
 
 # For authors: re-execute every chapter (or NB=book/03_....ipynb) in place at book scale, storing fresh outputs.
 notebooks: install

@@ -516,6 +516,8 @@ assert 0.4 < L["uniform"] - L["estimator"] < 0.7, "the estimator beats log S by 
 # ```{exercise} The bigram estimator, by hand
 # :label: ex-ch1-bigram
 #
+# **Difficulty** ★★☆ · **Importance** ★★★ · **About 20 min**
+#
 # Write a function `estimator(tokens, S, alpha)` that takes chain sequences `tokens` of shape `(n, T)` and
 # returns the in-context estimator of {prf:ref}`prop-conjugate-estimator` for each, shape `(n, S)`, without
 # calling {func}`~causal_tutorial.estimators.in_context_estimator`. Check it with
@@ -548,6 +550,8 @@ assert 0.4 < L["uniform"] - L["estimator"] < 0.7, "the estimator beats log S by 
 #
 # ```{exercise} The stationary law by power iteration
 # :label: ex-ch1-power
+#
+# **Difficulty** ★★☆ · **Importance** ★★☆ · **About 20 min**
 #
 # Write `stationary(P)` that computes the stationary laws of a batch of stochastic matrices `P` of shape
 # `(n, S, S)` by power iteration, stopping when no entry changes by more than $10^{-12}$ from one step to the
@@ -588,6 +592,8 @@ assert 0.4 < L["uniform"] - L["estimator"] < 0.7, "the estimator beats log S by 
 #
 # ```{exercise} Why the unigram loses to the uniform predictor
 # :label: ex-ch1-unigram
+#
+# **Difficulty** ★☆☆ · **Importance** ★★☆ · **About 10 min**
 #
 # The unigram predictor uses the sequence and still scores worse than $\log S$. Which statement explains
 # it? Answer with `check_unigram_loss_reason("a")` (or `"b"`, `"c"`, `"d"`) from

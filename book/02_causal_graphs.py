@@ -372,6 +372,8 @@ assert ((fam["uniform"] - fam["estimator"] > 0.3) & (fam["unigram"] > fam["unifo
 # ```{exercise} Two interleaved chains
 # :label: ex-ch2-interleaved
 #
+# **Difficulty** ★☆☆ · **Importance** ★★☆ · **About 10 min**
+#
 # Write the parent array, for $T = 20$, of two Markov chains interleaved in one sequence: the even positions
 # form one chain and the odd positions the other, so every position $i\ge2$ is drawn from the row of the
 # token two steps back. Check it with `check_interleaved_chains(parents)` from
@@ -402,7 +404,7 @@ assert ((fam["uniform"] - fam["estimator"] > 0.3) & (fam["unigram"] > fam["unifo
 # better than the unigram (2.606), while with the true graph it scores 1.755.
 # ```
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input", "solution"]
 two_chains = [-1, -1] + [i - 2 for i in range(2, T - 1)]  # the answer to the exercise above
 interleaved = SingleParentTask(S, T, two_chains, alpha, device=cfg.device)
 x, y = interleaved.sample(n_test, cfg.generator(30))
@@ -416,6 +418,8 @@ assert scores["true graph"] < scores["uniform"] < scores["chain graph"] < scores
 # %% [markdown]
 # ```{exercise} Which predictors need the graph?
 # :label: ex-ch2-needs-graph
+#
+# **Difficulty** ★☆☆ · **Importance** ★★☆ · **About 5 min**
 #
 # Of the four predictors of this chapter, `"uniform"`, `"unigram"`, `"estimator"` (the in-context
 # estimator) and `"bayes"` (the importance-sampled posterior mean), which cannot be computed without the
@@ -435,6 +439,8 @@ assert scores["true graph"] < scores["uniform"] < scores["chain graph"] < scores
 #
 # ```{exercise} How many roots?
 # :label: ex-ch2-roots
+#
+# **Difficulty** ★★☆ · **Importance** ★★☆ · **About 15 min**
 #
 # Compute the expected number of roots of a random tree ({func}`~causal_tutorial.graphs.random_tree`) and
 # of a random forest ({func}`~causal_tutorial.graphs.random_forest`) with $T = 20$, first on paper, then

@@ -452,6 +452,8 @@ assert excess["2"] < excess["1"] < excess["3"] < excess["4"] < excess["5"] < exc
 # ```{exercise} Layer 1 for in-context pairs
 # :label: ex-ch3-icl-layer1
 #
+# **Difficulty** ★★☆ · **Importance** ★★★ · **About 15 min**
+#
 # In the *icl pairs* graph ({func}`~causal_tutorial.graphs.icl_pairs`) odd positions are children of the
 # position before them and even positions are roots. Build, by hand, a $30\times30$ matrix `A1` (for
 # $S=10$, $T=20$) with which every child attends to its parent in layer 1. Check it with
@@ -481,6 +483,8 @@ assert excess["2"] < excess["1"] < excess["3"] < excess["4"] < excess["5"] < exc
 #
 # ```{exercise} The best read-out scale
 # :label: ex-ch3-readout-scale
+#
+# **Difficulty** ★★☆ · **Importance** ★★☆ · **About 20 min**
 #
 # For the icl-pairs graph, find the scale $c$ that minimises the loss of $\operatorname{softmax}(c\,v)$,
 # where $v$ is the matching-children average, on the sequences with at least one matching child: sample
@@ -516,6 +520,8 @@ assert excess["2"] < excess["1"] < excess["3"] < excess["4"] < excess["5"] < exc
 #
 # ```{exercise} One constant for every count
 # :label: ex-ch3-one-constant
+#
+# **Difficulty** ★★☆ · **Importance** ★★★ · **About 15 min**
 #
 # Suppose the query has $N\ge1$ matching children, all followed by the same token $a$. (a) Find the $c$ for
 # which $\operatorname{softmax}(c\,v)$ equals the in-context estimator exactly. (b) Explain, from your

@@ -438,6 +438,8 @@ else:
 # ```{exercise} Learning the in-context pairs graph
 # :label: ex-ch4-icl
 #
+# **Difficulty** ★☆☆ · **Importance** ★★☆ · **About 10 min**
+#
 # Train the same model on the *icl pairs* graph (`EXPERIMENTS["icl"]`, book scale, about a minute) and
 # check with `check_recovers_graph(model, parents)` from `causal_tutorial.exercises.training` that
 # layer 1 learned it. Which rows of the pos × pos block does the graph leave undetermined, and what did
@@ -466,6 +468,8 @@ else:
 #
 # ```{exercise} Who moves first?
 # :label: ex-ch4-first-gradient
+#
+# **Difficulty** ★★☆ · **Importance** ★★★ · **About 15 min**
 #
 # At the zero initialisation compute the gradient of the loss on one batch with respect to $A^{(1)}$,
 # $A^{(2)}$ and $W$ (use {meth}`~causal_tutorial.models.DisentangledTransformer.loss` and `.backward()`), and pass
@@ -498,6 +502,8 @@ else:
 #
 # ```{exercise} Hedging without a query slot
 # :label: ex-ch4-no-self
+#
+# **Difficulty** ★★★ · **Importance** ★★☆ · **About 25 min**
 #
 # The trained model hedges by attending to the query itself. In a copy of the trained model, set the entry
 # of $A^{(2)}$ that scores the query's own position (row and column $S + T - 1$, in the pos × pos block) to

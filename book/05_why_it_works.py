@@ -638,6 +638,8 @@ assert by_alpha["attention on parent"][30.0] < 0.3, "layer 1 stays near its unif
 # ```{exercise} The information on one edge, by hand
 # :label: ex-ch5-edge-chi2
 #
+# **Difficulty** ★★☆ · **Importance** ★★☆ · **About 20 min**
+#
 # Take $S = 2$ and $\pi = \begin{pmatrix}1-a & a\\ b & 1-b\end{pmatrix}$ with $a = 0.2$, $b = 0.3$.
 # Find its stationary law $\mu$, write the joint law of $(s_p, s_i)$, and compute
 # $I_{\chi^2}(s_p; s_i)$ by hand. Check your number with `check_edge_chi2(value, pi, mu)` from
@@ -665,6 +667,8 @@ assert by_alpha["attention on parent"][30.0] < 0.3, "layer 1 stays near its unif
 #
 # ```{exercise} The parent wins at every α
 # :label: ex-ch5-row-argmax
+#
+# **Difficulty** ★★★ · **Importance** ★★★ · **About 30 min**
 #
 # Compute `initial_gradient_formula(random_tree(T, seed=3), S, alpha, 512).mean` for
 # $\alpha = 1$ and $\alpha = 10$, and check with `check_row_argmax(G, parents)` from

@@ -301,6 +301,8 @@ if shown:
 # ```{exercise} Chance level
 # :label: ex-ch6-uniform-start
 #
+# **Difficulty** ★☆☆ · **Importance** ★★☆ · **About 10 min**
+#
 # At initialisation the position block is zero. What is the paper's Fig. 9 metric then, for the small
 # tree $(-1, 0, 0, 1, 2)$? Work it out by hand and check it with
 # `check_uniform_start(value, parents)` from `causal_tutorial.exercises.general`. Why is this the right
@@ -324,6 +326,8 @@ if shown:
 #
 # ```{exercise} The paper's metric from a block
 # :label: ex-ch6-block-metric
+#
+# **Difficulty** ★★☆ · **Importance** ★★☆ · **About 15 min**
 #
 # Take the learned position block of the small tree, `small["A1_position_block"]`, and compute the
 # paper's metric yourself: mask each row $i$ to $j \le i$, take its softmax, read the entry at $p(i)$,
@@ -349,6 +353,8 @@ if shown:
 #
 # ```{exercise} The AdamW shortcut on the random tree
 # :label: ex-ch6-adamw-tree
+#
+# **Difficulty** ★★☆ · **Importance** ★★☆ · **About 15 min**
 #
 # Train the `random` experiment with chapter 4's recipe, `run_experiment("random", scale="book",
 # progress=False)` (AdamW at learning rate 0.03, 1200 steps), and check with

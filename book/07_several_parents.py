@@ -443,6 +443,8 @@ else:
 # ```{exercise} The two adjacencies
 # :label: ex-ch7-adjacency
 #
+# **Difficulty** ★★☆ · **Importance** ★★☆ · **About 15 min**
+#
 # Build the two parent adjacencies of `multi_parent_dag(T)` as one tensor `adj` of shape `(2, T, T)`:
 # `adj[k, i, j] = 1` when $j$ is parent number $k$ of position $i$ ($k = 0$: $\lfloor (i-1)/2\rfloor$,
 # $k = 1$: $i - 1$), for the positions $i \le T-1$ the model sees. Check it with
@@ -473,6 +475,8 @@ else:
 #
 # ```{exercise} How many matches?
 # :label: ex-ch7-counts
+#
+# **Difficulty** ★★☆ · **Importance** ★★☆ · **About 20 min**
 #
 # For each sequence of a test batch, count `n_two`, the positions $i = 2,\dots,T-1$ whose parent tokens
 # $(s_{\lfloor (i-1)/2\rfloor}, s_{i-1})$ equal the target's $(s_{15}, s_{31})$, and `n_one`, those with
@@ -507,6 +511,8 @@ else:
 #
 # ```{exercise} Smoothing for a mixture
 # :label: ex-ch7-smoothing
+#
+# **Difficulty** ★★★ · **Importance** ★☆☆ · **About 25 min**
 #
 # The chapter scanned the one-parent count's pseudo-count $\alpha'$ on its test set (Dirichlet roots).
 # Do the same on a batch with *uniform* roots: scan `one_parent_estimator(tokens, S, alpha_prime)`, take

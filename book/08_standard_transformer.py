@@ -491,6 +491,8 @@ else:
 # ```{exercise} Counting the parameters
 # :label: ex-ch8-parameters
 #
+# **Difficulty** ★☆☆ · **Importance** ★★☆ · **About 10 min**
+#
 # From {prf:ref}`def-standard-transformer`, count by hand the trained numbers of the standard transformer
 # with $S = 10$, $T = 20$, $d = 30$ and two layers, and check your count with
 # `check_parameter_count(count, S=10, T=20, d=30, layers=2)` from `causal_tutorial.exercises.standard`.
@@ -517,6 +519,8 @@ else:
 # ```{exercise} What a chain model counts on icl pairs
 # :label: ex-ch8-spurious
 #
+# **Difficulty** ★☆☆ · **Importance** ★★★ · **About 10 min**
+#
 # A model whose layer 1 attends to $i-1$ at every position reads any sequence as a chain. On icl-pairs
 # data ({func}`~causal_tutorial.graphs.icl_pairs`), which positions $i \le T-2$ does it then treat as
 # children although they are roots? Pass the list to `check_spurious_children(positions, T=20)` from
@@ -542,6 +546,8 @@ else:
 #
 # ```{exercise} The estimator on a permutation
 # :label: ex-ch8-permutation
+#
+# **Difficulty** ★★★ · **Importance** ★★☆ · **About 25 min**
 #
 # When $\pi$ is a permutation matrix, the label is one-hot on the query's successor, and each of the
 # $N$ children whose parent holds the query holds that successor. Write the in-context estimator's loss

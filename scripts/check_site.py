@@ -202,12 +202,12 @@ def colab_url(repository: dict, notebook: str) -> str:
     return f"https://colab.research.google.com/github/{github}/blob/{repository.get('branch', 'main')}/{path}"
 
 
-def check_launch_links(driver, base: str, page: str, repository: dict) -> list[str]:
+def check_launch_links(driver, base: str, page: str, repository: dict, colab: bool = True) -> list[str]:
     """A chapter page links its notebook for download (served, a notebook) and to Colab (from the repository)."""
     notebook = page.removesuffix(".html") + ".ipynb"
     hrefs = driver.execute_script(LINKS_JS)
     problems = []
-    if colab_url(repository, notebook) not in hrefs:
+    if colab and colab_url(repository, notebook) not in hrefs:
         problems.append(f"no Colab link to {colab_url(repository, notebook)}")
     downloads = [h for h in hrefs if "_sources/" in h]
     if not downloads:
@@ -221,7 +221,13 @@ def check_launch_links(driver, base: str, page: str, repository: dict) -> list[s
 
 
 def check_page(
-    driver, base: str, page: str, shots: Path, math_wait_s: float = 60, repository: dict | None = None
+    driver,
+    base: str,
+    page: str,
+    shots: Path,
+    math_wait_s: float = 60,
+    repository: dict | None = None,
+    colab: bool = True,
 ) -> tuple[dict, list[str]]:
     driver.get_log("performance")  # drop what earlier pages left
     driver.get_log("browser")
@@ -254,7 +260,7 @@ def check_page(
     n_solutions, sol_problems = check_solutions(driver)
     problems += sol_problems
     if repository is not None:
-        problems += check_launch_links(driver, base, page, repository)
+        problems += check_launch_links(driver, base, page, repository, colab)
 
     console = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     problems += [f"console error: {e['message'][:300]}" for e in console]
@@ -292,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("_build/screenshots"))
     parser.add_argument("--page", action="append", default=[], help="only the pages whose path contains this")
     parser.add_argument("--config", type=Path, default=Path("_config.yml"), help="the book's configuration")
+    parser.add_argument("--no-colab", action="store_true", help="expect no Colab link (the student edition)")
     args = parser.parse_args(argv)
     for need, what in ((args.site / "index.html", "a built book (make html)"), (Path(CHROMIUM), "Debian's chromium")):
         if not need.exists():
@@ -317,7 +324,9 @@ def main(argv: list[str] | None = None) -> int:
             for page in todo:
                 t0 = time.perf_counter()
                 chapter = (args.site / "_sources" / page.removesuffix(".html")).with_suffix(".ipynb").exists()
-                row, problems = check_page(driver, base, page, args.out, repository=repository if chapter else None)
+                row, problems = check_page(
+                    driver, base, page, args.out, repository=repository if chapter else None, colab=not args.no_colab
+                )
                 row["seconds"] = round(time.perf_counter() - t0, 1)
                 rows.append(row)
                 failures += [f"{page}: {p}" for p in problems]
