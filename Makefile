@@ -6,7 +6,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 NOTEBOOKS := $(wildcard book/*.ipynb)
 
-.PHONY: book install headline html test lint unit nbval book-strict browser student notebooks sync bench bench-quick clean
+.PHONY: book install headline html test lint unit nbval book-strict browser student pdf notebooks sync bench bench-quick clean
 
 book: install headline html
 	@echo "Open the book: file://$(CURDIR)/_build/html/index.html"
@@ -62,6 +62,12 @@ browser: install
 # HTML in _build/student/html, notebooks in _build/student/notebooks.
 student: install
 	env -u MPLBACKEND $(VPY) scripts/make_student.py --out _build/student
+
+# The book as a PDF (LaTeX from Debian's packages: texlive-xetex, texlive-latex-extra, texlive-fonts-recommended,
+# latexmk, fonts-freefont-otf): _build/latex/book.pdf.
+pdf: install
+	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . --builder pdflatex
+	@echo "The PDF: $(CURDIR)/_build/latex/book.pdf"
 
 # For authors: re-execute every chapter (or NB=book/03_....ipynb) in place at book scale, storing fresh outputs.
 notebooks: install

@@ -29,7 +29,7 @@
 # **Prerequisites** chapter 2 (causal graphs, the stationary law μ), chapter 3 (the disentangled
 # transformer) and chapter 4 (the lock of layer 1 onto the graph).
 #
-# **Time** about 45 minutes to read; the notebook runs in about a minute on a laptop CPU.
+# **Time** about 45 minutes to read; the notebook runs in one to two minutes on a laptop CPU.
 # ```
 #
 # Chapter 4 ended with a puzzle: the first steps that move the first attention layer already point every
@@ -51,7 +51,7 @@ try:
 except ImportError:
     # In a clone of the repository, its own copy; elsewhere (Colab, a downloaded notebook) this edition
     # from the repository. torch is installed only where none is present: Colab keeps its own.
-    REPOSITORY, EDITION = "https://github.com/causal-tutorial/causal-structure-book", "0.2.0"
+    REPOSITORY, EDITION = "https://github.com/causal-tutorial/causal-structure-book", "0.3.0"
     clone = os.path.exists(os.path.join("..", "pyproject.toml"))
     source = os.environ.get("CAUSAL_TUTORIAL_SOURCE") or (".." if clone else f"git+{REPOSITORY}@v{EDITION}")
     print("installing causal_tutorial from", source)

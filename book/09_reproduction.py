@@ -56,7 +56,7 @@ try:
 except ImportError:
     # In a clone of the repository, its own copy; elsewhere (Colab, a downloaded notebook) this edition
     # from the repository. torch is installed only where none is present: Colab keeps its own.
-    REPOSITORY, EDITION = "https://github.com/causal-tutorial/causal-structure-book", "0.2.0"
+    REPOSITORY, EDITION = "https://github.com/causal-tutorial/causal-structure-book", "0.3.0"
     clone = os.path.exists(os.path.join("..", "pyproject.toml"))
     source = os.environ.get("CAUSAL_TUTORIAL_SOURCE") or (".." if clone else f"git+{REPOSITORY}@v{EDITION}")
     print("installing causal_tutorial from", source)

@@ -4,4 +4,4 @@ A small PyTorch package behind the runnable book: tasks (samplers), baselines, m
 training and the named experiments of each paper figure.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
