@@ -26,9 +26,9 @@ headline: install
 	$(VPY) -m causal_tutorial run chain --scale book --seed 0 --out runs
 
 html: install
-	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W --keep-going
+	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W -n --keep-going
 
-test: install lint unit nbval book-strict student browser
+test: install lint unit nbval book-strict student browser pdf
 
 # ruff (lint and format check) on the package, tests, benchmarks and scripts; mypy on the package.
 lint: install
@@ -47,9 +47,9 @@ endif
 
 book-strict: install
 	rm -rf _build
-	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W --keep-going
+	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W -n --keep-going
 
-# The built book in headless Chromium, offline, page by page (needs Debian's chromium: scripts/install_chromium.sh);
+# The built book in headless Chromium, offline, page by page (needs Debian's chromium: scripts/install_system_packages.sh);
 # screenshots of every page's first screen land in _build/screenshots/.
 browser: install
 	test -f _build/html/index.html || $(MAKE) html
@@ -63,8 +63,7 @@ browser: install
 student: install
 	env -u MPLBACKEND $(VPY) scripts/make_student.py --out _build/student
 
-# The book as a PDF (LaTeX from Debian's packages: texlive-xetex, texlive-latex-extra, texlive-fonts-recommended,
-# latexmk, fonts-freefont-otf): _build/latex/book.pdf.
+# The book as a PDF with XeLaTeX (Debian's packages: scripts/install_system_packages.sh): _build/latex/book.pdf.
 pdf: install
 	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . --builder pdflatex
 	@echo "The PDF: $(CURDIR)/_build/latex/book.pdf"

@@ -384,9 +384,9 @@ for s, part in sweep.groupby("S"):
 assert (sweep["margin"] > 0).all(), "yet it stays positive (the inequality never breaks)"
 
 # %% [markdown]
-# The information on an edge falls steadily with $lpha$, and so, beyond $lphapprox 0.1$–$0.3$,
-# does the margin: at $lpha = 10$ it is 5 to 20 times smaller than at its peak, and close to the
-# edge's information itself, because every longer path carries almost nothing. At very small $lpha$
+# The information on an edge falls steadily with $\alpha$, and so, beyond $\alpha\approx 0.1$–$0.3$,
+# does the margin: at $\alpha = 10$ it is 5 to 20 times smaller than at its peak, and close to the
+# edge's information itself, because every longer path carries almost nothing. At very small $\alpha$
 # the margin is smaller again, for the opposite reason: nearly deterministic rows of $\pi$ carry
 # information over several steps, so the grandparent comes close to the parent. The margin never
 # becomes negative, as {prf:ref}`prop-dpi` demands.

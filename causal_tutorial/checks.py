@@ -28,7 +28,7 @@ __all__ = [
     "generator_or_default",
 ]
 
-#: The shortest sequence: a root, a child and the query.
+#: The shortest sequence has three positions (a root, a child and the query).
 MIN_T = 3
 
 

@@ -317,7 +317,7 @@ def bayes_predictor(
     not. Self-normalised importance sampling: draw ``π`` from the conjugate posterior (row ``a``
     ~ ``Dirichlet(α + N[a, :])``, :func:`transition_counts`), weight it by the roots' likelihood
     ``w = Π_r μ_π(s_r)`` (in log space; ``μ`` by GTH elimination, as in
-    :func:`causal_tutorial.tasks.stationary_distribution`), and return ``Σ w π[q] / Σ w``.
+    :func:`causal_tutorial.priors.stationary_distribution`), and return ``Σ w π[q] / Σ w``.
 
     The draws are structured to beat the noise: each of the ``n_draws`` draws of the whole matrix
     is paired with ``row_draws`` fresh draws of the query row ``π[q]`` (all from the same conjugate

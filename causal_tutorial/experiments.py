@@ -134,6 +134,7 @@ def _single(name: str, family: str) -> Experiment:
     )
 
 
+#: Every figure of the paper as a named experiment, each at three scales (``python -m causal_tutorial list``).
 EXPERIMENTS: dict[str, Experiment] = {
     "chain": _single("chain", "chain"),
     "icl": _single("icl", "icl"),

@@ -41,8 +41,8 @@ __all__ = [
 #: The single-parent families of chapter 2, by the names the experiments use.
 FAMILIES = ("chain", "icl", "random", "forest")
 
-#: The research code's extra single-parent example (S = 3, T = 6): a root with two children, each
-#: with one child of its own; the query is position 5.
+#: The research code's extra single-parent example, for S = 3 and T = 6, is a root with two children,
+#: each with one child of its own; the query is position 5.
 SMALL_TREE = (-1, 0, 0, 1, 2)
 
 

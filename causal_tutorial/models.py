@@ -151,7 +151,7 @@ class DisentangledTransformer(_Model):
         generator: the ``torch.Generator`` for a random initialisation.
 
     Parameters: ``A[k]`` of shape ``(d_l, d_l)`` (head ``k`` in layer order; read them as
-    :meth:`head` ``(layer, h)``) and ``W (d_L, S)``; ``widths`` is ``[d_0, …, d_L]``.
+    :meth:`~DisentangledTransformer.head` ``(layer, h)``) and ``W (d_L, S)``; ``widths`` is ``[d_0, …, d_L]``.
 
     ``forward`` and ``loss`` (with ``reduction="mean"``) run the fast path; ``run_with_cache`` and
     ``forward_plain`` the readable formulation. They compute the same function.
@@ -222,7 +222,7 @@ class DisentangledTransformer(_Model):
         summing to 1) and ``("resid", l)`` = ``h⁽ˡ⁾`` (``(n, T, widths[l])``), ``l`` from 1 for
         attention and from 0 (the embedding) for the residual stream, so
         ``cache["resid", L][:, -1] @ W`` are the logits. Runs under the caller's grad mode (wrap it
-        in ``torch.no_grad()`` to only read it, as :meth:`attention` does).
+        in ``torch.no_grad()`` to only read it, as :meth:`~DisentangledTransformer.attention` does).
         """
         tokens = check_tokens(tokens, self.S, self.T)
         h = self.embed(tokens)
@@ -458,7 +458,7 @@ class StandardTransformer(_Model):
     applies ``x (W √(n_out/n_in)) + b √n_out`` with stored ``W ~ N(0, 1/n_out)``; for these square
     layers that is ``x W + b √d``, so a bias's step is ``√d`` times larger in effect. The read-out
     ``W`` starts at zero, so the first prediction is uniform. Logits ``h_{T-1} W``, read at the last
-    position. One head per layer: :meth:`head` ``(l)`` is ``A[l-1]``.
+    position. One head per layer: :meth:`~StandardTransformer.head` ``(l)`` is ``A[l-1]``.
 
     Args:
         S: vocabulary size (an int ≥ 2). T: sequence length (an int ≥ 3).

@@ -98,7 +98,7 @@ class BaselineStyle:
     marker: str
 
 
-#: The one style table: every figure draws a predictor with its entry here.
+#: The one style table, with which every figure draws each predictor.
 BASELINES: dict[str, BaselineStyle] = {
     "uniform": BaselineStyle("uniform (log S)", "0.6", "--", "x"),
     "unigram": BaselineStyle("in-context unigram", "0.4", "-.", "x"),

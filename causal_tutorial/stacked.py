@@ -34,7 +34,7 @@ from .models import DisentangledTransformer
 from .priors import normalise_rows_, start_gamma
 from .tasks import SingleParentTask, _chunks, _cumulative
 
-__all__ = ["StackedTask", "StackedDisentangledTransformer", "stacked_metrics"]
+__all__ = ["StackedTask", "StackedBatch", "StackedDisentangledTransformer", "stacked_metrics"]
 
 #: Sequences per graph evaluated at once without gradients (``G·EVAL_CHUNK`` attention maps in memory).
 EVAL_CHUNK = 8192
@@ -96,7 +96,8 @@ class StackedTask:
         return {"stacked": [t.describe() for t in self.tasks]}
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> StackedBatch:
-        """Draw ``n`` sequences for every graph (the draws of :meth:`SingleParentTask.sample`, shared)."""
+        """Draw ``n`` sequences for every graph (the draws of
+        :meth:`~causal_tutorial.tasks.SingleParentTask.sample`, shared)."""
         n = check_positive_int("n", n, "the number of sequences")
         g = generator_or_default(generator, self.device)
         S, dev, first = self.S, self.device, self.tasks[0]
@@ -136,8 +137,9 @@ class StackedDisentangledTransformer(nn.Module):
 
     ``model(tokens)`` maps ``tokens (G, n, T)`` to logits ``(G, n, S)``; ``model.loss(tokens, labels)``
     returns the per-graph mean soft cross-entropy ``(G,)``; ``model.unstack(g)`` (or
-    :meth:`models`) gives graph ``g``'s :class:`~causal_tutorial.models.DisentangledTransformer`
-    with a copy of its parameters; :meth:`stack` builds one from such models.
+    :meth:`~StackedDisentangledTransformer.models`) gives graph ``g``'s
+    :class:`~causal_tutorial.models.DisentangledTransformer` with a copy of its parameters; :meth:`stack`
+    builds one from such models.
     """
 
     def __init__(self, G: int, S: int, T: int):
@@ -175,6 +177,7 @@ class StackedDisentangledTransformer(nn.Module):
         return m
 
     def models(self) -> list[DisentangledTransformer]:
+        """Every graph's model, each with a copy of its parameters (:meth:`unstack` for all ``g``)."""
         return [self.unstack(g) for g in range(self.G)]
 
     def config(self) -> dict:

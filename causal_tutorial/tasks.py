@@ -66,7 +66,7 @@ __all__ = [
     "BatchStream",
 ]
 
-#: The laws of the multi-parent task's roots: independent uniform tokens, or the research code's
+#: The laws of the multi-parent task's roots, independent uniform tokens or the research code's
 #: shared ``ν ~ Dirichlet(α·1)`` per sequence (:class:`MultiParentTask`).
 ROOT_LAWS = ("uniform", "dirichlet")
 

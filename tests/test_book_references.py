@@ -60,3 +60,16 @@ def test_the_edition_is_the_same_everywhere():
     assert f"edition {version} " in (root / "book" / "intro.md").read_text()
     first = re.search(r"^## (\S+)", (root / "CHANGELOG.md").read_text(), re.M)
     assert first and first.group(1) == version, "the changelog's newest entry is this edition"
+
+
+def test_no_control_characters_in_the_book_sources():
+    """A non-raw Python string once turned ``$\\alpha$`` into BEL + ``lpha`` in chapter 5's prose; the HTML
+    hid it (MathJax set it as text), the PDF build stopped on it."""
+    root = Path(__file__).resolve().parents[1]
+    bad = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    for path in sorted((root / "book").glob("*.py")) + sorted((root / "book").glob("*.md")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            assert not bad.search(line), f"{path.name}:{n} has a control character: {line!r}"
+    for path in sorted((root / "book").glob("*.ipynb")):
+        text = path.read_text()
+        assert not re.search(r"\\u00(0[0-8bcef]|1[0-9a-f])|\\u007f", text), f"{path.name} has a control character"

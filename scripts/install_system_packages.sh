@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The Debian packages `make test` needs beyond Python, installed when missing (as root, or with sudo):
+# Chromium and ChromeDriver for the browser test (scripts/check_site.py; Playwright's and Selenium
+# Manager's own browser downloads are not reachable here, Debian's packages are), and XeLaTeX with
+# latexmk and the FreeFont/DejaVu fonts for the PDF (make pdf). Measured: about 2.5 minutes for TeX.
+set -euo pipefail
+need=()
+{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || need+=(chromium chromium-driver)
+command -v xelatex >/dev/null && command -v latexmk >/dev/null && kpsewhich fncychap.sty >/dev/null 2>&1 \
+  || need+=(texlive-xetex texlive-latex-extra texlive-fonts-recommended latexmk)
+[ -n "$(fc-list FreeSerif 2>/dev/null)" ] || need+=(fonts-freefont-otf)
+[ -n "$(fc-list "DejaVu Sans Mono" 2>/dev/null)" ] || need+=(fonts-dejavu-core)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+echo "installing ${need[*]}"
+$SUDO apt-get update -q >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
