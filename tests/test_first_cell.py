@@ -63,13 +63,19 @@ def test_the_first_cell_installs_the_package_in_a_fresh_environment_and_imports_
     before = subprocess.run([str(py), "-c", probe], cwd=repo / "book", env=env, capture_output=True, text=True)
     assert before.stdout.strip() == "None", "the fresh environment must not have the package yet"
     cell = _first_code_cell(NOTEBOOKS[0])
-    check = "\nimport causal_tutorial\nprint('IMPORTED FROM', causal_tutorial.__file__)\n"
+    check = (
+        "\nimport causal_tutorial, torch\nprint('TORCH FROM', torch.__file__)\n"
+        "print('IMPORTED FROM', causal_tutorial.__file__)\n"
+    )
     run = subprocess.run(
         [str(py), "-c", cell + check], cwd=repo / "book", env=env, capture_output=True, text=True, timeout=600
     )
     assert run.returncode == 0, run.stderr[-3000:]
     where = run.stdout.split("IMPORTED FROM", 1)[1].strip()
     assert where.startswith(str(venv)), f"imported from {where}, not from the fresh environment"
+    torch_from = run.stdout.split("TORCH FROM", 1)[1].split("\n", 1)[0].strip()
+    assert not torch_from.startswith(str(venv)), f"the install replaced the torch already present: {torch_from}"
+    assert not list(Path(fresh_site).glob("torch*")), "torch was installed into the fresh environment"
 
 
 def _config() -> dict:
