@@ -114,8 +114,8 @@ print(rows.reindex(columns=other).loc[list(kept)].to_string(na_rep="–") if kep
 # %% [markdown]
 # ## The acceptance lines
 #
-# Each result is held to a line that can fail: the single-parent runs must end within 0.01 nats of
-# the read-out floor with every child row of $A^{(1)}$'s position block peaking at its parent; the
+# Each result is held to a line that can fail: the single-parent runs must end no more than 0.01 nats
+# above the read-out floor, with every child row of $A^{(1)}$'s position block peaking at its parent; the
 # multi-parent run within 0.03 nats of the k-gram line of its own root law, with its two layer-1 heads
 # on different parents; the standard transformer within 0.03 nats of the estimator line; Fig. 9's
 # mean within the larger of the paper's and our spread of the paper's 0.837.
@@ -233,21 +233,40 @@ for name in ("chain", "icl", "random", "standard"):
           f"final loss {r['final']['test_loss']:.4f}")
 
 # %% [markdown]
-# **Where the loss stops.** The paper's Fig. 2 shows the loss coming down to the estimator line. At the
-# paper's own settings ours stops a few hundredths of a nat above it, at the read-out floor of chapter 3
-# (the best a perfect induction head with a softmax read-out can do), as the book-scale run of chapter 4
-# did with AdamW. The gaps, also in units of the estimator line's standard error on the run's test set:
+# **Where the loss stops.** The paper's Figs. 2 and 6 show the loss coming down to the estimator line.
+# At the paper's own settings our runs do not all end in the same place. Each run below is one of two
+# kinds: *at the estimator line* (within three of its standard errors) or *at the read-out floor* of
+# chapter 3 (within two hundredths of a nat of it, and more than five standard errors above the
+# estimator). The read-out floor is the best a perfect induction head with one softmax scale can do (its
+# attention saturated, $\beta \to \infty$); a trained model is not bound by it, and the acceptance line
+# only asks that it get no more than a hundredth of a nat above it. The gaps, also in units of the
+# estimator line's standard error:
 
 # %%
+kinds = {}
 for name in ("chain", "icl", "random"):
     r = kept.get(name)
     if r is None:
         continue
     b, final = r["baselines"], r["final"]["test_loss"]
-    print(f"{name:7s} final − estimator {final - b['estimator']:+.4f} ({(final - b['estimator']) / b['estimator_se']:+.0f} se), "
-          f"final − read-out floor {final - b['readout_floor']:+.4f}")
-    assert final - b["estimator"] > 5 * b["estimator_se"], "the run stops clearly above the estimator line"
-    assert abs(final - b["readout_floor"]) < 0.02, "within two hundredths of a nat of the read-out floor"
+    gap, se = final - b["estimator"], b["estimator_se"]
+    if abs(gap) < 3 * se:
+        kinds[name] = "at the estimator line"
+    elif gap > 5 * se and abs(final - b["readout_floor"]) < 0.02:
+        kinds[name] = "at the read-out floor"
+    print(f"{name:7s} final − estimator {gap:+.4f} ({gap / se:+.1f} se), "
+          f"final − read-out floor {final - b['readout_floor']:+.4f}: {kinds.get(name, 'neither')}")
+    assert name in kinds, f"{name}: neither at the estimator line nor at the read-out floor"
+assert kinds.get("chain") == "at the read-out floor", "the chain stops at the read-out floor"
+assert kinds.get("icl", "at the estimator line") == "at the estimator line", "the icl pairs reach the estimator"
+
+# %% [markdown]
+# The chain stops at the read-out floor, a few hundredths of a nat above the estimator line, as the
+# book-scale run of chapter 4 did with AdamW. The in-context pairs graph (Fig. 6) reaches the estimator
+# line, and so passes below the read-out floor by about three hundredths of a nat: its trained circuit
+# does something the saturated hand-built head cannot, such as letting the weight on the matching
+# children grow with their number. We have not traced which; chapter 3's exercise on one read-out scale
+# for every count shows what such a circuit would have to do.
 
 # %% [markdown]
 # **Fig. 8's attention.** The paper's Fig. 8 shows the standard transformer's layer 1 putting about 0.6 to
