@@ -53,6 +53,9 @@ def draw(app: Any) -> None:
         raise RuntimeError(f"landing figure: no kept paper-scale result with an A1 block under {srcdir}")
     set_style()
     fig = plot_learned_graphs(found, suptitle=None)
+    fig.set_size_inches(
+        min(7.0, 1.1 + 2.3 * len(found)), 4.6
+    )  # columns as wide as they are tall, whatever their number
     target.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(target, dpi=150, bbox_inches="tight")
     plt.close(fig)
