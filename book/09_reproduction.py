@@ -258,11 +258,12 @@ for name in ("chain", "icl", "random"):
           f"final − read-out floor {final - b['readout_floor']:+.4f}: {kinds.get(name, 'neither')}")
     assert name in kinds, f"{name}: neither at the estimator line nor at the read-out floor"
 assert kinds.get("chain") == "at the read-out floor", "the chain stops at the read-out floor"
+assert kinds.get("random", "at the read-out floor") == "at the read-out floor", "so does the random tree"
 assert kinds.get("icl", "at the estimator line") == "at the estimator line", "the icl pairs reach the estimator"
 
 # %% [markdown]
-# The chain stops at the read-out floor, a few hundredths of a nat above the estimator line, as the
-# book-scale run of chapter 4 did with AdamW. The in-context pairs graph (Fig. 6) reaches the estimator
+# The chain and the random tree stop at the read-out floor, a few hundredths of a nat above the estimator
+# line, as the book-scale run of chapter 4 did with AdamW. The in-context pairs graph (Fig. 6) reaches the estimator
 # line, and so passes below the read-out floor by about three hundredths of a nat: its trained circuit
 # does something the saturated hand-built head cannot, such as letting the weight on the matching
 # children grow with their number. We have not traced which; chapter 3's exercise on one read-out scale
