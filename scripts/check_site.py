@@ -337,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if not args.page:
                 failures += check_search(driver, base)
+                # Browsers ask for /favicon.ico now and then (on pages that name no icon): it must be there.
+                if not (args.site / "favicon.ico").is_file():
+                    failures.append("no favicon.ico at the site root (browsers ask for it)")
         finally:
             driver.quit()
             server.shutdown()
