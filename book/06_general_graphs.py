@@ -279,10 +279,22 @@ missing = [name for name, r in stored.items() if r is None]
 if missing:
     print(f"No paper-scale result is stored yet for {', '.join(missing)} (results/paper/NAME/result.json).")
 shown = {name: r for name, r in stored.items() if r is not None}
+
+
+def paper_row(r):
+    """Final loss, estimator line and attention on the parent of one kept run (the forests: means over the
+    twenty graphs)."""
+    if "graphs" in r:
+        f = r["final"]
+        return {"final loss": f["test_loss_mean"],
+                "estimator": sum(g["baselines"]["estimator"] for g in r["graphs"]) / len(r["graphs"]),
+                "attention (block)": f["block_attn_on_parent_mean"], "attention (in sequences)": f["attn_on_parent_mean"]}
+    return {"final loss": r["final"]["test_loss"], "estimator": r["baselines"]["estimator"],
+            "attention (block)": r["block_attn_on_parent"], "attention (in sequences)": r["final"]["attn_on_parent"]}
+
+
 if shown:
-    print(pd.DataFrame({name: {"final loss": r["final"].get("test_loss", r["final"].get("test_loss_mean")),
-                               "estimator": r.get("baselines", {}).get("estimator")}
-                        for name, r in shown.items()}).T)
+    print(pd.DataFrame({name: paper_row(r) for name, r in shown.items()}).T.round(4).to_string())
 
 # %% [markdown]
 # ## Summary

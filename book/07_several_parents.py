@@ -407,7 +407,7 @@ assert all(at_end[f"attn_h{h}_parent0"] > at_start[f"attn_h{h}_parent0"] for h i
 # (`python -m causal_tutorial run multiparent --scale paper --out results/paper`), its result file is
 # kept in the repository and plotted here beside the book run.
 
-# %%
+# %% mystnb={"image": {"alt": "Test loss of the multi-parent run through training, at book scale above and at the paper's scale below, each against the uniform, unigram, one-parent and k-gram lines."}}
 paper = load_result("../results/paper/multiparent/result.json")
 if paper is None:
     print("No paper-scale result is stored yet (results/paper/multiparent/result.json), "
