@@ -9,8 +9,11 @@ integer tensor ``(n, T)`` with entries in ``0 … S-1``, and a device one that e
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import operator
+from collections.abc import Iterator
 
 import torch
 
@@ -23,6 +26,9 @@ __all__ = [
     "check_nonnegative_int",
     "check_nonnegative_float",
     "check_tokens",
+    "token_values_out_of_range",
+    "check_token_values",
+    "trusted_tokens",
     "resolve_device",
     "make_generator",
     "generator_or_default",
@@ -106,9 +112,40 @@ def check_tokens(tokens, S: int, T: int | None = None) -> torch.Tensor:
         raise TypeError(f"tokens must be an integer tensor, got dtype {tokens.dtype}")
     if T is not None and tokens.shape[1] != T:
         raise ValueError(f"tokens have T={tokens.shape[1]} positions but T={T} was expected")
-    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= S):
+    if token_values_out_of_range(tokens, S):
         raise ValueError(f"tokens must lie in 0..S-1 = 0..{S - 1}")
     return tokens.long()
+
+
+_TRUSTED = contextvars.ContextVar("causal_tutorial_trusted_tokens", default=False)
+
+
+@contextlib.contextmanager
+def trusted_tokens() -> Iterator[None]:
+    """Inside this block the token checks test shapes and dtypes only, not the values.
+
+    Reading a tensor's minimum and maximum back to the host makes the CPU wait for the device, once per
+    call. The training loop checks the first batch of a task's sampler once, at the edge, and then runs
+    every step inside this block, so no step waits on the device (and a step can be captured as a CUDA
+    graph, chapter "Running the book")."""
+    token = _TRUSTED.set(True)
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
+def token_values_out_of_range(tokens: torch.Tensor, S: int) -> bool:
+    """Whether any token lies outside ``0 … S-1`` (always ``False`` inside :func:`trusted_tokens`)."""
+    if _TRUSTED.get() or not tokens.numel():
+        return False
+    return int(tokens.min()) < 0 or int(tokens.max()) >= S
+
+
+def check_token_values(tokens: torch.Tensor, S: int) -> None:
+    """Raise if any token lies outside ``0 … S-1``, even inside :func:`trusted_tokens` (the check at the edge)."""
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= S):
+        raise ValueError(f"tokens must lie in 0..S-1 = 0..{S - 1}")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -208,6 +208,9 @@ def normalise_rows_(G: torch.Tensor, dim: int = 0) -> torch.Tensor:
     """
     total = G.sum(dim, keepdim=True)
     empty = total == 0
+    if G.device.type != "cpu":  # no branch on a device value: that would make the host wait for the device
+        G.masked_fill_(empty.expand_as(G), 1.0)
+        return G.div_(total.masked_fill_(empty, G.shape[dim]))
     if bool(empty.any()):
         G.masked_fill_(empty.expand_as(G), 1.0)
         total.masked_fill_(empty, G.shape[dim])

@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import _fastpath
-from .checks import check_positive_int, generator_or_default
+from .checks import check_positive_int, generator_or_default, token_values_out_of_range
 from .estimators import soft_cross_entropy_from_logits
 from .models import DisentangledTransformer
 from .priors import normalise_rows_, start_gamma
@@ -189,7 +189,7 @@ class StackedDisentangledTransformer(nn.Module):
             raise ValueError(f"tokens must have shape (G={self.G}, n, T={self.T}), got {shape}")
         if tokens.shape[2] != self.T:
             raise ValueError(f"tokens must have shape (G={self.G}, n, T={self.T}), got {tuple(tokens.shape)}")
-        if tokens.dtype != torch.long or tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.S):
+        if tokens.dtype != torch.long or token_values_out_of_range(tokens, self.S):
             raise ValueError(f"tokens must be int64 in 0 … {self.S - 1}")
         return tokens
 

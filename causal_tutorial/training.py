@@ -27,6 +27,7 @@ import contextlib
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +36,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checks import check_nonnegative_float, check_nonnegative_int, check_positive_int, make_generator, resolve_device
+from .checks import (
+    check_nonnegative_float,
+    check_nonnegative_int,
+    check_positive_int,
+    check_token_values,
+    make_generator,
+    resolve_device,
+    trusted_tokens,
+)
+from .device_step import GraphedStep, PooledBatches, Update
 from .io import atomic_torch_save
 from .tasks import BatchStream
 
@@ -65,6 +75,12 @@ class TrainConfig:
 
     ``prefetch`` draws the batches in a background thread on the CPU; it changes the speed, never
     the batches (a test checks that both give the same run).
+
+    ``graph`` chooses the device step (:mod:`causal_tutorial.device_step`): ``None`` (the default) uses it
+    on CUDA, captured as a CUDA graph, and the plain step (``torch.optim``) elsewhere; ``True`` asks for the
+    graph (CUDA only); ``False`` runs the device step eagerly, on any device. ``pool`` is the number of
+    batches the device step draws in one call of the sampler (0: as many as make about 2^18 sequences on
+    CUDA, one elsewhere); a pooled run draws other batches than a run that samples every step.
     """
 
     steps: int = 1000
@@ -81,6 +97,8 @@ class TrainConfig:
     stages: list[Stage] | None = None
     checkpoint_every: int = 0
     prefetch: bool = True
+    pool: int = 0
+    graph: bool | None = None
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "test_size"):
@@ -93,13 +111,18 @@ class TrainConfig:
             raise ValueError(f"lr must be a positive finite number, got lr={self.lr!r}")
         check_nonnegative_float("weight_decay", self.weight_decay)
         check_nonnegative_int("checkpoint_every", self.checkpoint_every)
+        check_nonnegative_int("pool", self.pool)
+        if self.graph not in (None, True, False):
+            raise ValueError(f"graph must be None, True or False, got graph={self.graph!r}")
         if self.stages is not None:
             self.stages = [s if isinstance(s, Stage) else Stage(**s) for s in self.stages]
             for s in self.stages:
                 if isinstance(s.steps, bool) or not isinstance(s.steps, int) or s.steps < 1:
                     raise ValueError(f"every stage needs a positive int number of steps, got {s.steps!r}")
             self.steps = sum(s.steps for s in self.stages)
-        resolve_device(self.device)  # fail early on an unknown device
+        dev = resolve_device(self.device)  # fail early on an unknown device
+        if self.graph is True and dev.type != "cuda":
+            raise ValueError(f"graph=True needs a CUDA device (a CUDA graph), got device={self.device!r}")
 
     def all_stages(self) -> list[Stage]:
         return self.stages if self.stages is not None else [Stage(("all",), self.steps, None)]
@@ -112,8 +135,20 @@ class TrainConfig:
             if self.stages is None
             else [{"params": list(s.params), "steps": s.steps, "lr": s.lr} for s in self.stages]
         )
-        del d["prefetch"]  # how batches are drawn, not which: not part of a run's identity
+        del d["prefetch"], d["graph"]  # how a step runs, not what it computes: not part of a run's identity
+        if not self.pool:
+            del d["pool"]  # the default, fixed by the device (which the configuration names)
         return d
+
+    def device_step(self, device: torch.device) -> bool:
+        """Whether the run trains with the device step (:mod:`causal_tutorial.device_step`)."""
+        return device.type == "cuda" or self.graph is not None
+
+    def pool_size(self, device: torch.device, sequences_per_batch: int) -> int:
+        """Batches per pool of the device step (``pool``, or by default about 2^18 sequences on CUDA)."""
+        if self.pool:
+            return self.pool
+        return max(1, min(self.steps, 2**18 // sequences_per_batch)) if device.type == "cuda" else 1
 
 
 @dataclass
@@ -224,6 +259,19 @@ def _plain(loss: torch.Tensor, count: int = 1) -> float | list[float]:
     return float(loss) / count if loss.dim() == 0 else [float(x) / count for x in loss.reshape(-1)]
 
 
+def _device_step(model, params, update: Update, tokens, labels, device: torch.device, cfg: TrainConfig) -> GraphedStep:
+    """The device step of a stage: captured as a CUDA graph on CUDA (unless ``cfg.graph`` is False); where the
+    capture fails and the graph was not asked for explicitly, the same step eagerly, with a warning."""
+    graph = device.type == "cuda" and cfg.graph is not False
+    try:
+        return GraphedStep(model.loss, params, update, tokens, labels, graph=graph)
+    except Exception as exc:
+        if not graph or cfg.graph is True:
+            raise
+        warnings.warn(f"this step could not be captured as a CUDA graph ({exc!r}); it runs eagerly", stacklevel=3)
+        return GraphedStep(model.loss, params, update, tokens, labels, graph=False)
+
+
 # --- the loop -------------------------------------------------------------------------------------------
 @dataclass
 class _Run:
@@ -234,14 +282,16 @@ class _Run:
     metrics: Metrics | None
     callbacks: list[Callback]
     fingerprint: dict
-    gen_state: torch.Tensor  # the generator state after the last batch used
+    gen_state: Any  # the generator state after the last batch used (pooled: before its pool, and the batches used)
     step: int = 0
     history: list[dict] = field(default_factory=list)
     train_sum: torch.Tensor | None = None
     train_count: int = 0
+    pool_used: int = 0  # batches of the current pool used before a resumed checkpoint (device step)
 
     def record(self, loss: torch.Tensor) -> None:
-        self.train_sum = loss.detach() if self.train_sum is None else self.train_sum + loss.detach()
+        # a copy: the device step's loss is a static buffer that the next step overwrites
+        self.train_sum = loss.detach().clone() if self.train_sum is None else self.train_sum + loss.detach()
         self.train_count += 1
 
     def evaluate(self, lr: float) -> None:
@@ -263,16 +313,18 @@ class _Run:
         for cb in self.callbacks:
             cb(self.step, model, rec)
 
-    def save(self, path: str | Path | None, opt: torch.optim.Optimizer) -> None:
+    def save(self, path: str | Path | None, opt: torch.optim.Optimizer | Update) -> None:
         if path is not None:
             zero = torch.zeros(())
+            pooled = isinstance(self.gen_state, tuple)
             save_checkpoint(
                 path,
                 {
                     "fingerprint": self.fingerprint,
                     "model": self.model.state_dict(),
                     "optimizer": opt.state_dict(),
-                    "generator": self.gen_state,
+                    "generator": self.gen_state[0] if pooled else self.gen_state,
+                    "pool_used": self.gen_state[1] if pooled else 0,
                     "step": self.step,
                     "history": self.history,
                     "train_sum": zero if self.train_sum is None else self.train_sum.cpu(),
@@ -283,8 +335,9 @@ class _Run:
     def restore(self, ck: dict, gen: torch.Generator, device: torch.device) -> dict:
         """Continue from a checkpoint; returns the optimiser state to load."""
         self.model.load_state_dict(ck["model"])
-        gen.set_state(ck["generator"].cpu() if device.type == "cpu" else ck["generator"])
+        gen.set_state(ck["generator"].cpu())  # a generator's state is a CPU byte tensor on every device
         self.gen_state, self.step, self.history = gen.get_state(), ck["step"], ck["history"]
+        self.pool_used = int(ck.get("pool_used", 0))
         self.train_count = ck["train_count"]
         self.train_sum = ck["train_sum"].to(device) if self.train_count else None
         return ck["optimizer"]
@@ -339,41 +392,65 @@ def train(
     start, stages = run.step, config.all_stages()
     if start == 0:
         run.evaluate(_lr_at(config, stages[0].lr or config.lr, 0, stages[0].steps))
-    background = config.prefetch and device.type == "cpu"
+    device_step = config.device_step(device)
+    background = config.prefetch and device.type == "cpu" and not device_step
     if device.type == "cpu":
         from .models import retain_freed_memory
 
         retain_freed_memory()
     threads = torch.get_num_threads()
     bar = _progress_bar(config.steps, start, desc, _progress_enabled(progress))
-    stream = BatchStream(task, config.batch_size, gen, config.steps - start, background, start=False)
-    opt = None
-    # While sampling runs in the background, the step gets one core fewer.
+    stream: BatchStream | PooledBatches
+    if device_step:
+        per_batch = config.batch_size * int(getattr(task, "G", 1))
+        pool = config.pool_size(device, per_batch)
+        stream = PooledBatches(task, config.batch_size, gen, config.steps - start, pool, skip=run.pool_used)
+    else:
+        stream = BatchStream(task, config.batch_size, gen, config.steps - start, background, start=False)
+    opt: torch.optim.Optimizer | Update | None = None
+    checked = False
+    # While sampling runs in the background, the step gets one core fewer. Inside trusted_tokens no step reads
+    # a token back to the host: the first batch is checked once, here at the edge.
     with (
         _intra_op_threads(max(1, threads - 1) if background else threads),
         contextlib.closing(bar),
         contextlib.closing(stream) as batches,
+        trusted_tokens(),
     ):
-        batches.start()
+        if isinstance(batches, BatchStream):
+            batches.start()
         stage_start = 0
         for stage in stages:
             stage_end, base_lr = stage_start + stage.steps, stage.lr or config.lr
             if stage_end <= start:  # finished before the checkpoint
                 stage_start = stage_end
                 continue
-            opt = _make_optimizer(config, _train_only(model, stage.params), base_lr)
+            params = _train_only(model, stage.params)
+            step = None
+            if device_step:
+                opt = Update(config.optimizer, params, config.weight_decay)
+            else:
+                opt = _make_optimizer(config, params, base_lr)
             if opt_state is not None:  # the checkpoint was made in this stage
                 opt.load_state_dict(opt_state)
                 opt_state = None
             while run.step < stage_end:
                 lr = _lr_at(config, base_lr, run.step - stage_start, stage.steps)
-                for grp in opt.param_groups:
-                    grp["lr"] = lr
                 tokens, labels, run.gen_state = batches.next()
-                loss = model.loss(tokens, labels)
-                opt.zero_grad(set_to_none=True)
-                (loss.sum() if loss.dim() else loss).backward()  # a stacked model: one loss per model
-                opt.step()
+                if not checked and hasattr(model, "S"):  # the check at the edge, once
+                    check_token_values(tokens, model.S)
+                    checked = True
+                if isinstance(opt, Update):
+                    if step is None:  # captured once per stage, on the first batch
+                        step = _device_step(model, params, opt, tokens, labels, device, config)
+                    loss = step(tokens, labels, lr)
+                else:
+                    for grp in opt.param_groups:
+                        grp["lr"] = lr
+                    loss = model.loss(tokens, labels)
+                    opt.zero_grad(set_to_none=True)
+                    (loss.sum() if loss.dim() else loss).backward()  # a stacked model: one loss per model
+                    opt.step()
                 run.record(loss)
                 run.step += 1
                 bar.update(1)

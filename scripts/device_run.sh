@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One prepared call on a lent GPU (the library's `run` tool): the device tests, the step benchmark
 # against its floor, then the paper-scale runs, chain first, each as far as the time budget allows.
-# Everything lands under $OUT (the tool's folder, or the first argument): environment.txt, tests.log,
-# bench_device.json, paper/NAME/result.json and NAME.log, and summary.txt (printed last).
+# Everything lands in a work folder packed at the end into $OUT/device_out.tar.gz (the tool brings back at most
+# 8 files): environment.txt, tests.log, bench_device.json and .log, paper/NAME/result.json and NAME.log; and
+# $OUT/summary.txt beside it (printed last).
 #
 #   run: bash scripts/device_run.sh                      (on the device machine, its python3)
 #   here: DEVICE=cpu SCALE=test PYTHON=.venv/bin/python bash scripts/device_run.sh /tmp/device_try
@@ -10,7 +11,8 @@
 # DEVICE (cuda), SCALE (paper), RUNS (the order below), BUDGET_S (seconds from the start after which
 # no run starts and a running one is stopped; 480 by default, leaving room in a 600 s call).
 set -u
-OUT=${1:-${OUT:-/tmp/device_out}}
+DEST=${1:-${OUT:-/tmp/device_out}}
+OUT=$(mktemp -d)
 DEVICE=${DEVICE:-cuda}
 SCALE=${SCALE:-paper}
 RUNS=${RUNS:-chain icl random standard multiparent forests}
@@ -29,7 +31,7 @@ note() { echo "$*" | tee -a "$summary"; }
   torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"; } > "$OUT/environment.txt" 2>&1
 note "device: $(tail -1 "$OUT/environment.txt")"
 
-CAUSAL_TUTORIAL_TEST_DEVICE=$DEVICE "$PY" -m pytest -q -p no:cacheprovider tests/test_device.py \
+CAUSAL_TUTORIAL_TEST_DEVICE=$DEVICE "$PY" -m pytest -q -p no:cacheprovider tests/test_device.py tests/test_device_step.py \
   "tests/test_tasks.py::test_the_sampler_runs_on_the_gpu_and_follows_its_laws" > "$OUT/tests.log" 2>&1
 note "tests (rc $?, $(elapsed) s): $(tail -1 "$OUT/tests.log")"
 
@@ -53,4 +55,9 @@ print(line + (f\", estimator {b['estimator']:.4f}\" if 'estimator' in b else '')
     note "$NAME (rc $rc, $(elapsed) s): no result (stopped at the budget or failed; see $NAME.log)"
   fi
 done
-rm -f "$OUT"/paper/*/checkpoint.pt  # partial state, not a result
+rm -f "$OUT"/paper/*/checkpoint*.pt  # partial state, not a result
+mkdir -p "$DEST"
+tar czf "$DEST/device_out.tar.gz" -C "$OUT" .
+cp "$summary" "$DEST/summary.txt"
+echo "packed $(tar tzf "$DEST/device_out.tar.gz" | wc -l) entries into $DEST/device_out.tar.gz"
+cat "$summary"

@@ -103,5 +103,50 @@ def test_a_test_scale_run_on_the_device_learns_and_resumes_exactly(tmp_path):
     run_experiment("chain", out=tmp_path / "b", stop_after=15, **kw)
     resumed = run_experiment("chain", out=tmp_path / "b", resume=True, **kw)
     assert resumed["resumed_at_step"] == 15
-    for key in ("history", "final", "A1_position_block"):
-        assert resumed[key] == whole[key], key
+    if torch.device(DEVICE).type == "cpu":  # bitwise
+        for key in ("history", "final", "A1_position_block"):
+            assert resumed[key] == whole[key], key
+        return
+    # On CUDA the backward pass adds into shared entries with atomic adds, whose order varies from run to run,
+    # so two runs agree to float32 rounding, not bitwise: the same batches, the same steps, the same numbers.
+    assert [h["step"] for h in resumed["history"]] == [h["step"] for h in whole["history"]]
+    for a, b in zip(resumed["history"], whole["history"]):
+        assert abs(a["test_loss"] - b["test_loss"]) < 1e-4, (a, b)
+    assert torch.allclose(
+        torch.tensor(resumed["A1_position_block"]), torch.tensor(whole["A1_position_block"]), atol=1e-3
+    )
+
+
+CUDA = DEVICE is not None and torch.device(DEVICE).type == "cuda"
+
+
+@pytest.mark.skipif(not CUDA, reason="a CUDA graph needs a CUDA device")
+def test_the_graphed_step_equals_the_eager_step_and_never_waits_for_the_device():
+    """The paper's chain step captured as a CUDA graph and replayed, against the same step run eagerly, on the
+    same batches for five steps (float32 rounding apart); and neither the replay, nor the eager device step,
+    nor a batch taken from a pool makes the host wait for the device (torch's sync debug mode raises if one does)."""
+    from causal_tutorial.checks import trusted_tokens
+    from causal_tutorial.device_step import GraphedStep, PooledBatches, Update
+    from causal_tutorial.graphs import chain
+
+    S, T = 10, 20
+    task = SingleParentTask(S, T, chain(T), 0.1, device=DEVICE)
+    gen = torch.Generator(device=DEVICE).manual_seed(0)
+    pool = PooledBatches(task, 1024, gen, count=64, pool=32)
+    batches = [pool.next()[:2] for _ in range(5)]
+    models = [_model(S, T, (1, 1), 7).to(DEVICE) for _ in range(2)]
+    steps = []
+    for model, graph in zip(models, (False, True)):
+        params = list(model.parameters())
+        steps.append(GraphedStep(model.loss, params, Update("adamw", params, 1e-4), *batches[0], graph=graph))
+    with trusted_tokens():
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            for tok, lab in batches:
+                losses = [step(tok, lab, 0.01) for step in steps]
+            pool.next()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    assert abs(float(losses[0]) - float(losses[1])) < 1e-5
+    for p, q in zip(*(m.parameters() for m in models)):
+        assert _rel(q.detach().double(), p.detach().double()) < 1e-5
