@@ -9,7 +9,8 @@
 #   here: DEVICE=cpu SCALE=test PYTHON=.venv/bin/python bash scripts/device_run.sh /tmp/device_try
 #
 # DEVICE (cuda), SCALE (paper), RUNS (the order below), BUDGET_S (seconds from the start after which
-# no run starts and a running one is stopped; 480 by default, leaving room in a 600 s call).
+# no run starts and a running one is stopped; 480 by default, leaving room in a 600 s call), TESTS (the pytest
+# arguments), BENCH_ARGS (e.g. --quick).
 set -u
 DEST=${1:-${OUT:-/tmp/device_out}}
 OUT=$(mktemp -d)
@@ -31,11 +32,13 @@ note() { echo "$*" | tee -a "$summary"; }
   torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"; } > "$OUT/environment.txt" 2>&1
 note "device: $(tail -1 "$OUT/environment.txt")"
 
-CAUSAL_TUTORIAL_TEST_DEVICE=$DEVICE "$PY" -m pytest -q -p no:cacheprovider tests/test_device.py tests/test_device_step.py \
-  "tests/test_tasks.py::test_the_sampler_runs_on_the_gpu_and_follows_its_laws" > "$OUT/tests.log" 2>&1
+TESTS=${TESTS:-tests/test_device.py tests/test_device_step.py tests/test_tasks.py::test_the_sampler_runs_on_the_gpu_and_follows_its_laws}
+# shellcheck disable=SC2086
+CAUSAL_TUTORIAL_TEST_DEVICE=$DEVICE "$PY" -m pytest -q -p no:cacheprovider $TESTS > "$OUT/tests.log" 2>&1
 note "tests (rc $?, $(elapsed) s): $(tail -1 "$OUT/tests.log")"
 
-"$PY" benchmarks/bench_device.py --device "$DEVICE" --out "$OUT/bench_device.json" > "$OUT/bench_device.log" 2>&1
+# shellcheck disable=SC2086
+"$PY" benchmarks/bench_device.py --device "$DEVICE" ${BENCH_ARGS:-} --out "$OUT/bench_device.json" > "$OUT/bench_device.log" 2>&1
 note "benchmark (rc $?, $(elapsed) s):"
 grep -v "^USDT\|^wrote" "$OUT/bench_device.log" | tail -14 >> "$summary"
 

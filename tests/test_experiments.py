@@ -161,10 +161,13 @@ def test_resume_continues_from_the_checkpoint_rather_than_starting_again(tmp_pat
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "paper"
 
 
-@pytest.mark.parametrize("path", sorted(RESULTS.glob("*/result.json")) or [None], ids=lambda p: p and p.parent.name)
+@pytest.mark.parametrize(
+    "path", sorted(RESULTS.glob("*/result*.json")) or [None], ids=lambda p: p and f"{p.parent.name}/{p.stem}"
+)
 def test_every_kept_paper_result_was_made_with_todays_paper_configuration(path):
-    """A result under results/paper/NAME/ must record exactly the configuration a paper-scale run of NAME
-    records today (on its own device), so that a stale result cannot hide. (No result kept yet: the
+    """A result under results/paper/NAME/ (``result.json`` made on the CPU, ``result_cuda.json`` on a GPU) must
+    record exactly the configuration a paper-scale run of NAME records today (on its own device), so that a stale
+    result cannot hide. (No result kept yet: the
     check below runs on a fresh test-scale result instead, to show it compares what it should.)"""
     if path is None:
         exp = EXPERIMENTS["chain"]
@@ -175,7 +178,10 @@ def test_every_kept_paper_result_was_made_with_todays_paper_configuration(path):
     res = json.loads(path.read_text())
     name = path.parent.name
     assert res["scale"] == "paper" and res["experiment"] == name
-    assert res["config"] == paper_config(name, seed=res["seed"], device=res["config"]["train"]["device"])
+    assert path.stem == ("result" if res["device"] == "cpu" else f"result_{res['device']}"), "the file names its device"
+    expected = paper_config(name, seed=res["seed"], device="cpu")  # a GPU result is checked on a machine without one
+    expected["train"]["device"] = res["config"]["train"]["device"]
+    assert res["config"] == expected
     assert path.stat().st_size < 1 << 20, "a kept result stays well under 1 MiB"
     for key in ("git_commit", "versions", "device_name", "wall_time_s", "seed"):
         assert res.get(key) is not None, key
