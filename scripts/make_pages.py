@@ -114,6 +114,10 @@ def chapter_times() -> str:
     return "\n".join(out) + "\n"
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
 def paper_runs() -> str:
     out = [
         "| experiment | paper figure | steps × batch | wall time | of which training | device | commit |",
@@ -121,21 +125,21 @@ def paper_runs() -> str:
     ]
     missing = []
     for name in PAPER_ORDER:
-        path = ROOT / "results" / "paper" / name / "result.json"
-        if not path.exists():
+        paths = sorted((ROOT / "results" / "paper" / name).glob("result*.json"))  # result.json (CPU), result_cuda.json
+        if not paths:
             missing.append(f"`{name}`")
             continue
-        r = json.loads(path.read_text())
-        train = r["config"]["train"]
-        steps = f"$2^{{{int(train['steps']).bit_length() - 1}}}$ × {train['batch_size']}"
-        wall = r["wall_time_s"] / 60
-        # a stacked many-graph run records each graph's share of the one training loop
-        training = r.get("train_time_s") or sum(g.get("train_time_s") or 0 for g in r.get("graphs", []))
-        shown_train = f"{training / 60:.0f} min" if training else "—"
-        out.append(
-            f"| `{name}` | {r.get('figure', '')} | {steps} | {wall:.0f} min | {shown_train} | {r['device_name']} "
-            f"| `{r['git_commit'][:7]}` |"
-        )
+        for path in paths:
+            r = json.loads(path.read_text())
+            train = r["config"]["train"]
+            steps = f"$2^{{{int(train['steps']).bit_length() - 1}}}$ × {train['batch_size']}"
+            # a stacked many-graph run records each graph's share of the one training loop
+            training = r.get("train_time_s") or sum(g.get("train_time_s") or 0 for g in r.get("graphs", []))
+            shown_train = _duration(training) if training else "—"
+            out.append(
+                f"| `{name}` | {r.get('figure', '')} | {steps} | {_duration(r['wall_time_s'])} | {shown_train} "
+                f"| {r['device_name']} | `{r['git_commit'][:7]}` |"
+            )
     if missing:
         out += ["", f"Not yet run at the paper's scale and kept: {', '.join(missing)}."]
     return "\n".join(out) + "\n"
