@@ -14,10 +14,10 @@ LAYERS = [
     ["estimators"],
     ["_fastpath", "models"],
     ["analysis"],
-    ["stacked", "training"],
-    ["theory", "plots", "reproduction"],
+    ["device_step", "stacked", "training"],
+    ["theory", "plots"],
     ["experiments"],
-    ["book", "cli", "__main__", "exercises"],
+    ["book", "cli", "__main__", "exercises", "reproduction"],
 ]
 LAYER = {name: k for k, names in enumerate(LAYERS) for name in names}
 
