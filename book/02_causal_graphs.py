@@ -154,6 +154,8 @@ for p in graphs.values():
         "one cell per child, none per root"
 assert roots["chain"] == 1 and roots["icl pairs"] == T // 2, \
     "the chain has one root; icl pairs have T/2"
+assert roots["random tree"] == 5 and 1 < roots["random forest"] < T // 2, \
+    "five roots in the random tree drawn here; the random graphs lie in between"
 
 # %% [markdown]
 # The adjacency matrix is the picture to remember: chapter 4 and later chapters compare the first attention
@@ -214,7 +216,7 @@ plt.show()
 # count the parent–child pairs of the sequence ({func}`~causal_tutorial.estimators.transition_counts`).
 # The in-context estimator is
 #
-# $$\hat f(s') = \frac{N[q, s'] + \alpha}{\sum_c N[q, c] + S\alpha},\qquad q = s_{T-1}.$$
+# $$\hat f(c) = \frac{N[q, c] + \alpha}{\sum_{c'} N[q, c'] + S\alpha},\qquad q = s_{T-1}.$$
 #
 # The proof of chapter 1's {prf:ref}`prop-conjugate-estimator` goes through word for word: the children's likelihood is
 # $\prod_{a,c}\pi[a,c]^{N[a,c]}$, conjugate to the Dirichlet prior, and $\hat f$ is the posterior mean of the
@@ -269,18 +271,25 @@ kept = (mismatch["uniform"] - mismatch["chain graph"]) / gain  # the share the c
 print("share of the gain over log S kept with the chain's graph:", kept.round(3).to_dict())
 assert 0.55 < kept["icl pairs"] < 0.8, "on icl pairs the chain's graph keeps about two thirds"
 assert (kept[["random tree", "random forest"]] < 0.05).all(), "on the random graphs, nothing"
+neighbours = [graphs["icl pairs"][i] == i - 1 for i in range(1, T - 1)]  # the chain's pairs (s_{i-1}, s_i)
+assert 2 * sum(neighbours) == len(neighbours), "on icl pairs half of the chain's pairs are real examples"
+if not PAPER:  # the numbers the text quotes, on the book-scale test sets
+    quoted = {("icl pairs", "chain graph"): 2.057, ("icl pairs", "true graph"): 1.930,
+              ("icl pairs", "uniform"): 2.303, ("random forest", "chain graph"): 2.311,
+              ("random tree", "chain graph"): 2.472}
+    assert all(round(m.loc[k], 3) == v for k, v in quoted.items()) and round(kept["icl pairs"], 2) == 0.66
 
 # %% [markdown]
 # With the true graph the estimator beats $\log S$ by a wide margin on every family. With the chain's graph
 # it loses at least a tenth of a nat on each of the others. On the icl pairs half of the neighbouring pairs
-# it counts are real $(x, y)$ examples, and it keeps about two thirds of its gain over $\log S$ (2.057
-# against 1.930 with the true graph and 2.303 for uniform: 66 % of the gain). On the random tree and
-# forest most of the neighbouring pairs are not parent–child pairs at all, and it keeps none of the gain:
-# on the random forest it is level with $\log S$ (2.311), and on the random tree it is clearly worse
-# (2.472), because it makes confident predictions from counts that are noise. On graphs like these the
-# graph is worth as much as the counting itself. This is why the interesting question is not *whether* a
-# transformer can estimate $\pi$ in context (chapter 3 builds one that does, by hand) but whether it can
-# *discover the graph* from training data alone.
+# it counts are real $(x, y)$ examples, and it keeps about two thirds of its gain over $\log S$ (on the
+# book-scale test sets, 2.057 against 1.930 with the true graph and 2.303 for uniform: 66 % of the gain).
+# On the random tree and forest most of the neighbouring pairs are not parent–child pairs at all, and it
+# keeps none of the gain: on the random forest it is level with $\log S$ (2.311), and on the random tree
+# it is clearly worse (2.472), because it makes confident predictions from counts that are noise. On
+# graphs like these the graph is worth as much as the counting itself. This is why the interesting
+# question is not *whether* a transformer can estimate $\pi$ in context (chapter 3 builds one that does,
+# by hand) but whether it can *discover the graph* from training data alone.
 #
 # ## How far is the estimator from the floor?
 #
@@ -340,7 +349,7 @@ for name in many:
 assert ((fam["uniform"] - fam["estimator"] > 0.3) & (fam["unigram"] > fam["uniform"])).all()
 
 # %% [markdown]
-# On every family, counting with the true graph beats $\log S$ by a third of a nat or more, and the
+# On every family, counting with the true graph beats $\log S$ by more than three tenths of a nat, and the
 # unigram, which ignores the graph and the query, is worse than uniform, as on the chain. The Bayes
 # estimate is below the estimator on each of the three families with several roots, by a few hundredths of
 # a nat and by more than two standard errors each; pooled over the three families, the gap is many standard
@@ -399,9 +408,13 @@ assert ((fam["uniform"] - fam["estimator"] > 0.3) & (fam["unigram"] > fam["unifo
 # either one is evidence about $\pi$. The chain's estimator instead counts the pairs $(s_{i-1}, s_i)$, which
 # take one token from each chain. Given $\pi$ the two chains are independent, so such a pair says nothing
 # about $\pi[q,\cdot\,]$: the estimator ends up predicting, roughly, the frequencies of tokens that
-# appear next to the query, a noisy version of the unigram. The cell below measures it on 512 sequences:
+# appear next to the query, a noisy version of the unigram. The cell below measures it on 512 sequences (book scale):
 # with the chain's graph the estimator scores 2.522 nats, worse than uniform (2.303) and only a little
 # better than the unigram (2.606), while with the true graph it scores 1.755.
+#
+# **A full answer names** the two roots (positions 0 and 1); that the chain's estimator counts pairs
+# $(s_{i-1}, s_i)$ that straddle the two chains and so, given $\pi$, carry no information about
+# $\pi[q,\cdot\,]$; and the consequence, a loss above $\log S$ where the true graph's is far below.
 # ```
 
 # %% tags=["hide-input", "solution"]
@@ -414,6 +427,10 @@ scores = {"chain graph": in_context_estimator(x, chain(T), S, alpha),
 scores = {k: soft_cross_entropy(f, y).item() for k, f in scores.items()}
 print(f"two interleaved chains, {n_test} sequences:", {k: round(v, 3) for k, v in scores.items()})
 assert scores["true graph"] < scores["uniform"] < scores["chain graph"] < scores["unigram"]
+assert sum(q < 0 for q in two_chains) == 2, "two roots, one per chain"
+if not PAPER:  # the numbers the solution quotes, on 512 sequences
+    assert {k: round(v, 3) for k, v in scores.items()} == \
+        {"chain graph": 2.522, "true graph": 1.755, "unigram": 2.606, "uniform": 2.303}
 
 # %% [markdown]
 # ```{exercise} Which predictors need the graph?
@@ -435,6 +452,11 @@ assert scores["true graph"] < scores["uniform"] < scores["chain graph"] < scores
 # who their parents are, to count the pairs whose parent holds the query. The Bayes predictor needs the
 # same counts for its proposal (the conjugate posterior) and, in addition, the list of roots for its
 # weights $\prod_r\mu_\pi(s_r)$.
+#
+# **A full answer names** the set {estimator, bayes}; for the estimator, which positions are children and
+# who their parents are (to count the pairs whose parent holds the query); for the Bayes predictor, the
+# same counts for its proposal *and* the list of roots for its weights; and why the other two need
+# nothing (uniform ignores the sequence, the unigram ignores positions).
 # ```
 #
 # ```{exercise} How many roots?
@@ -466,5 +488,21 @@ assert scores["true graph"] < scores["uniform"] < scores["chain graph"] < scores
 #
 # Forests have about three times as many roots, so their gap to the floor is larger on average, like
 # the icl pairs' (ten roots) in the figure above. A given random tree can have more or fewer roots than
-# the mean: the `roots` printed above are those of the graphs drawn in this chapter.
+# the mean: the `roots` printed above are those of the graphs drawn in this chapter (five for the tree,
+# nine for the forest), and the forest's gap to the floor is the larger of the two, as expected.
+#
+# **A full answer names** the two means, $H_{19} \approx 3.548$ for random trees and $10$ for random
+# forests, with the argument (linearity of expectation over the positions' chances of being a root); and
+# the random forest as the family with the larger expected gap, because the gap grows with the number of
+# roots.
 # ```
+
+# %% tags=["hide-input", "solution"]
+from causal_tutorial.exercises.graphs import check_expected_roots
+
+harmonic = sum(1 / (i + 1) for i in range(T - 1))  # the expected roots of a random tree, H_(T-1)
+print(f"expected roots: random tree {harmonic:.3f}, random forest {1 + (T - 2) / 2:g}")
+assert check_expected_roots("random", harmonic) and check_expected_roots("forest", 10)
+assert round(harmonic, 3) == 3.548 and 2.5 < 10 / harmonic < 3, "about three times as many in forests"
+assert (roots["random tree"], roots["random forest"]) == (5, 9) and \
+    families.loc["random tree", "gap"] < families.loc["random forest", "gap"]

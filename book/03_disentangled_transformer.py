@@ -26,7 +26,8 @@
 # - how to build an induction head by hand, and what it computes exactly: the average of the tokens that
 #   followed earlier copies of the query;
 # - why even the perfect circuit sits a little above the in-context estimator: the softmax read-out cannot
-#   count, which sets a *read-out floor*.
+#   count, which sets a *read-out floor* (measured two ways: on the sequences whose query has a match, and
+#   on all sequences).
 #
 # **Prerequisites** chapters 1 and 2 (the task, the in-context estimator, parent arrays); softmax attention.
 #
@@ -75,7 +76,8 @@ from causal_tutorial.analysis import (ideal_readout, induction_head_losses, loss
                                       query_layer2_token_average, residual_stream,
                                       smooth_like_estimator)
 from causal_tutorial.estimators import (baseline_losses, in_context_estimator,
-                                        matching_children_average, readout_floor)
+                                        matching_children_average, readout_floor,
+                                        soft_cross_entropy)
 from causal_tutorial.experiments import EXPERIMENTS, baseline_generator
 from causal_tutorial.graphs import chain
 from causal_tutorial.models import DisentangledTransformer, block_slices, induction_head
@@ -182,8 +184,9 @@ for layer, what in ((1, "layer-1 input"), (2, "layer-2 input"), (3, "read-out in
 #
 # Two constants remain: the sharpness $\beta$ and the read-out scale $c$. We take $c$ from
 # {func}`~causal_tutorial.estimators.readout_floor`, which finds the best $c$ for the ideal ($\beta=\infty$)
-# circuit on the sequences where the query has at least one matching child; the last sections explain
-# what that floor is and why the other sequences are set apart. The test sequences are the very ones chapter 4
+# circuit on the sequences where the query has at least one matching child (its loss there is what we
+# will call the *read-out floor on matched sequences*); the last sections explain that floor and why the
+# other sequences are set apart. The test sequences are the very ones chapter 4
 # evaluates its trained model on, so the numbers of the two chapters can be compared directly.
 
 # %%
@@ -259,7 +262,9 @@ plt.show()
 #
 # Write $N$ for the number of matching children of the query and $v\in\mathbb R^S$ for the empirical
 # distribution of their tokens, the *matching-children average*
-# ({func}`~causal_tutorial.estimators.matching_children_average`).
+# ({func}`~causal_tutorial.estimators.matching_children_average`). From here on $N$ is this number; in
+# chapters 1 and 2 the letter named the whole count matrix $N[a, c]$, whose row at the query sums to it,
+# $N = \sum_c N[q, c]$, with $N v_c = N[q, c]$ (the {doc}`notation page <notation>` lists both).
 #
 # ```{prf:proposition} The hand-built head computes the matching-children average
 # :label: prop-induction-head-average
@@ -316,17 +321,21 @@ assert err_est < 1e-5, "the smoothed layer-2 output is the in-context estimator"
 # The smoothing step is exactly what the model *cannot* do: its prediction is $\operatorname{softmax}(c\,v)$,
 # and $N$ appears nowhere in it. How much does that cost? We compare the hand-built head's test loss, for
 # growing $\beta$, with the baselines of chapter 1 ({func}`~causal_tutorial.estimators.baseline_losses`):
-# the in-context estimator (the paper's reference line), the true Bayes floor, and the **read-out floor**
+# the in-context estimator (the paper's reference line), the true Bayes floor, and the
+# **read-out floor on matched sequences**
 #
-# $$\mathcal L_{\text{read-out}} = \min_{c}\ \mathbb E\Big[-\sum_{s} y_s \log\operatorname{softmax}(c\,v)_s\Big],$$
+# $$\mathcal L^{\text{match}}_{\text{read-out}} = \min_{c}\ \mathbb E\Big[-\sum_{s} y_s
+# \log\operatorname{softmax}(c\,v)_s \Bigm| N \ge 1\Big],$$
 #
-# the loss of the ideal circuit with the best read-out scale $c^*$.
+# the loss of the ideal circuit with the best read-out scale $c^*$, on the sequences whose query has at
+# least one matching child.
 #
 # Sequences in which the query token has no matching child ($N = 0$) are a case apart. The hand-built
 # head has nothing to find there: it spreads its attention over all the children and predicts their
-# average, whereas the estimator and the read-out floor predict the uniform law. We come back to them
-# below and first measure the head where it has something to find, on the test sequences with at least
-# one match.
+# average, whereas the estimator predicts the uniform law. We come back to them below and first measure
+# the head where it has something to find, on the test sequences with at least one match. (The title
+# of the next figure says "read-out floor" for short; in this section that is the read-out floor on
+# matched sequences.)
 
 # %%
 print(f"share of test sequences with at least one matching child: {hit.float().mean():.3f}")
@@ -334,22 +343,26 @@ baselines = baseline_losses(task, tokens[hit], labels[hit], bayes_draws=exp.baye
                             generator=baseline_generator(config, cfg.device))
 keys = ["uniform", "readout_floor", "estimator", "bayes"]
 pd.DataFrame({"loss (nats)": [baselines[k] for k in keys],
-              "std. error": [baselines[f"{k}_se"] for k in keys]}, index=keys).round(3)
+              "std. error": [baselines[f"{k}_se"] for k in keys]},
+             index=["uniform", "read-out floor on matched sequences", "estimator", "bayes"]).round(3)
 
 # %% mystnb={"image": {"alt": "Test loss of the hand-built head against the attention sharpness beta, falling from near uniform onto the read-out floor, which lies above the estimator and the Bayes floor lines."}}
 betas = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0, 16.0]
 losses = induction_head_losses(tokens[hit], labels[hit], parents, S, betas, c=c_star)
 ax = plot_loss_vs_beta(betas, losses, baselines)
 ax.set_ylabel("test loss, sequences with a match (nats)")
+for line in ax.get_lines():  # the floor drawn here is the one on matched sequences
+    line.set_label(line.get_label().replace("read-out floor", "read-out floor on matched sequences"))
+ax.legend(fontsize=8)
 plt.show()
 print("loss at beta = " + ", ".join(f"{b:g}: {x:.3f}" for b, x in zip(betas, losses)))
 
 # %% [markdown]
 # At $\beta = 0$ both layers attend uniformly and the head predicts from a blur of the whole sequence,
 # only a little better than uniform. As $\beta$ grows the loss falls quickly and settles on the read-out
-# floor, well above the estimator line. (On the chain, which has a single root, the true Bayes predictor
-# is almost the estimator; the small difference between their lines is within the error of the
-# importance-sampling estimate of the Bayes loss, chapter 1.)
+# floor on matched sequences, well above the estimator line. (On the chain, which has a single root, the
+# true Bayes predictor is almost the estimator; the small difference between their lines is within the
+# error of the importance-sampling estimate of the Bayes loss, chapter 1.)
 #
 # On the way down the curve dips slightly *below* the floor, around $\beta = 5$. There the attention is
 # not yet perfect: the query keeps a little weight on non-matching children, and that leak blends the
@@ -366,10 +379,10 @@ assert all(a > b for a, b in zip(losses[:6], losses[1:6])), "the loss falls as b
 assert min(losses) < floor_hit - 0.005, "on the way it dips below the read-out floor"
 assert abs(losses[-1] - floor_hit) < 1e-3, "at large beta it settles on the read-out floor"
 gap = floor_hit - baselines["estimator"]
-assert 0.05 < gap < 0.15, "the read-out floor lies well above the estimator line"
+assert 0.05 < gap < 0.15, "the read-out floor on matched sequences lies well above the estimator line"
 assert abs(baselines["bayes"] - baselines["estimator"]) < 0.03, \
     "on the chain, Bayes and estimator nearly agree"
-print(f"read-out floor - estimator = {gap:.3f} nats (sequences with a match)")
+print(f"read-out floor on matched sequences - estimator = {gap:.3f} nats (both on the sequences with a match)")
 
 # %% [markdown]
 # ## Why the read-out cannot reach the estimator
@@ -390,7 +403,9 @@ plt.show()
 # Splitting the test loss by $N$ ({func}`~causal_tutorial.analysis.loss_by_match_count`), now on every
 # test sequence, shows both effects, and the separate problem of $N = 0$. The column "read-out floor" is
 # the ideal read-out $\operatorname{softmax}(c^* v)$, which we let fall back to the uniform law when
-# nothing matches, as the estimator does ({func}`~causal_tutorial.analysis.ideal_readout`). It loses to
+# nothing matches, as the estimator does ({func}`~causal_tutorial.analysis.ideal_readout`). Its mean loss
+# over *all* test sequences is what we call, from now on, simply the **read-out floor**: the line that
+# chapter 4 and the later chapters draw beside a trained model. It loses to
 # the estimator at every $N\ge1$, but not by the same amount (the cell after the table prints the
 # differences): 0.071 nats at $N = 1$, where $c^*$ is too confident; only 0.039 at $N = 2$, where the
 # single scale happens to be nearly right; and then more and more as $N$ grows and $c^*$ is too timid,
@@ -425,6 +440,21 @@ assert excess["2"] < excess["1"] < excess["3"] < excess["4"] < excess["5"] < exc
     "smallest at N = 2; from N = 3 on it grows with N"
 
 # %% [markdown]
+# Over all test sequences, the read-out floor is a mixture of two numbers we already have: the read-out
+# floor on matched sequences on the 61.2 % of them with a match, and $\log S$, the uniform law's loss, on
+# the rest. So it is much higher, 1.826 against 1.523; keep the two names apart when chapter 4 compares a
+# trained model with them.
+
+# %%
+floor_all = soft_cross_entropy(ideal_readout(v, counts, c_star), labels).item()
+share_hit = hit.double().mean().item()
+mixture = share_hit * floor_hit + (1 - share_hit) * baselines["uniform"]
+print(f"read-out floor on matched sequences: {floor_hit:.3f} ({share_hit:.1%} of the test sequences)")
+print(f"read-out floor, all test sequences:  {floor_all:.3f} (the mixture with log S: {mixture:.3f})")
+assert abs(floor_all - mixture) < 1e-4, "the read-out floor is that mixture"
+assert abs(floor_all - (table["share"] * table["read-out floor"]).sum()) < 1e-4, "the table's column, averaged"
+
+# %% [markdown]
 # The linear read-out $W$ sees $v$ only, so nothing in the perfect circuit can repair this. Two ways out
 # exist. A transformer with an MLP after attention can approximate the smoothing, one reason to look at
 # the standard transformer of chapter 8. And, as the dip above showed, attention that is *not* perfect
@@ -443,9 +473,10 @@ assert excess["2"] < excess["1"] < excess["3"] < excess["4"] < excess["5"] < exc
 # - As $\beta\to\infty$ its layer-2 output is the matching-children average $v$, and smoothing $v$ with
 #   the count $N$ gives the in-context estimator exactly; but the head carries $v$ only, not $N$.
 # - The softmax read-out $\operatorname{softmax}(c\,v)$ cannot use $N$: it cannot grow surer with more
-#   evidence. So even the perfect circuit stops at the read-out floor, 0.092 nats above the estimator
-#   line on the chain's test sequences with a match; the hand-built head also pays extra when nothing
-#   matches.
+#   evidence. So even the perfect circuit stops at a floor: on the chain's test sequences with a match,
+#   the read-out floor on matched sequences lies 0.092 nats above the estimator. Over all test sequences
+#   (the uniform law where nothing matches) the read-out floor is 1.826 nats; the hand-built head pays
+#   extra when nothing matches.
 #
 # ## Exercises
 #
@@ -479,6 +510,11 @@ assert excess["2"] < excess["1"] < excess["3"] < excess["4"] < excess["5"] < exc
 # The rows of roots (even positions) and of the query can stay at zero: a root has no parent to copy, and
 # the induction head's layer 2 never needs what a root gathers (the $-\beta$ entries stop the query from
 # attending to roots). Equivalently, `induction_head(S, T, icl_pairs(T)).head(1)` passes the check.
+#
+# **A full answer names** the one block that matters (pos × pos, rows $S+i$ against columns $S+j$); the
+# entries $(S+i, S+i-1)$ for odd $i$, set to a large $\beta$; the rows that may stay zero (the roots, the even
+# positions, and the query); and the reason: a root has no parent to copy, and layer 2 never reads what a
+# root or the query gathered in layer 1.
 # ```
 #
 # ```{exercise} The best read-out scale
@@ -516,6 +552,10 @@ assert excess["2"] < excess["1"] < excess["3"] < excess["4"] < excess["5"] < exc
 #
 # The icl graph has 9 children instead of 18, so the query has about half as many matching children. With
 # fewer observations the estimator is less confident, and the best single $c$ is smaller than on the chain.
+#
+# **A full answer names** the value (about 2.8, against the chain's $c^* = 3.114$); the direction
+# (smaller); and the reason: half as many children, hence fewer matches $N$ per sequence, and with fewer
+# observations the estimator hedges more, so the best compromise scale is lower.
 # ```
 #
 # ```{exercise} One constant for every count
@@ -538,4 +578,9 @@ assert excess["2"] < excess["1"] < excess["3"] < excess["4"] < excess["5"] < exc
 # sequences; a single value is right for at most one $N$. The loss-minimising $c^*$ is a compromise among
 # the $N$ that occur, so the more the counts vary across sequences, the further each sequence's ideal
 # $c$ is from $c^*$, and the larger the read-out floor's gap to the estimator.
+#
+# **A full answer names** (a) the formula $c = \log(1 + N/\alpha)$ and where it comes from (equal odds
+# for $a$ against any other token); (b) that it grows with $N$ while the model has a single $c$; that the
+# best $c^*$ is therefore too confident for small $N$ and too timid for large $N$; and that a wider spread
+# of $N$ across sequences puts more of them far from $c^*$, so the gap grows.
 # ```

@@ -78,8 +78,8 @@ from causal_tutorial.models import ReducedModel
 from causal_tutorial.plots import plot_algorithm1, plot_gradient_vs_formula, plot_margin
 from causal_tutorial.tasks import SingleParentTask
 from causal_tutorial.theory import (algorithm1, chi2_mutual_information, compare_gradient,
-                                    first_order_gradient,
-                                    initial_gradient_formula, reduced_model_initial_gradient)
+                                    first_order_gradient, initial_gradient_formula,
+                                    reduced_model_initial_gradient, unseen_label_mass)
 
 PAPER = cfg.scale == "paper"
 S, T, ALPHA = 10, 20, 0.1
@@ -163,8 +163,11 @@ assert torch.allclose(model.layer1()[5, :6], torch.full((6,), 1 / 6)), "layer 1 
 #
 # 1. **small $\beta_0$**: $\mathrm{att}_i = 1/T$ and $\bar f = \hat\nu$, the sequence's empirical token
 #    law (the gradient is $O(\beta_0)$; this is its first order);
-# 2. **small $\varepsilon$**: $f \approx \hat\nu$ and $c \approx \sum_s y_s = 1$;
-# 3. **large $T$**: $\hat\nu \approx \mu_\pi$, the stationary law of the sequence's $\pi$;
+# 2. **small $\varepsilon$**: $f \approx \hat\nu$ wherever $\hat\nu > 0$, and
+#    $c = \sum_s y_s\hat\nu_s/f_s \approx \sum_{s:\,\hat\nu_s > 0} y_s$, the label's mass on the tokens the
+#    sequence shows: not 1, since a token that never appears adds nothing to $c$;
+# 3. **large $T$**: $\hat\nu \approx \mu_\pi$, the stationary law of the sequence's $\pi$; as $\mu_\pi$ gives
+#    every token some mass, $c$ then becomes $\sum_s y_s = 1$;
 # 4. **the query uniform and independent** of $s_0,\dots,s_{T-2}$, as the task draws it.
 #
 # ```{prf:proposition} The gradient measures $G$
@@ -226,8 +229,10 @@ assert torch.allclose(model.layer1()[5, :6], torch.full((6,), 1 / 6)), "layer 1 
 # The inequality is not strict in general (a $k$ in another tree has $G[i,k] = 1$, which equals the
 # parent's entry only if $\pi$'s rows are all equal), so whether the parent wins by a visible margin
 # is a quantitative question, which the rest of the chapter measures. The scaling matters too: the
-# gradient is of order $\beta_0/(TS(i+1))$, a few $10^{-5}$ at $S = 10$, $T = 20$, $\beta_0 = 0.1$,
-# which is why Algorithm 1 below uses a step size in the thousands.
+# gradient carries the factor $\beta_0/(TS(i+1))$, which at $S = 10$, $T = 20$, $\beta_0 = 0.1$ runs
+# from $2.5\cdot 10^{-4}$ (row $i = 1$) down to $2.6\cdot 10^{-5}$ (row $i = 18$); the autograd
+# gradient below is about $10^{-4}$ on the chain's parent entries. This is why Algorithm 1 below uses
+# a step size in the thousands.
 
 # %% [markdown]
 # ## Checked against autograd
@@ -260,7 +265,13 @@ comparison.round(4)
 assert (comparison["argmax = parent (autograd)"] == 1).all(), "autograd: every child row peaks at p"
 assert (comparison["argmax = parent (formula)"] == 1).all(), "formula: every child row peaks at p"
 assert (comparison["relative error"] < 0.25).all(), "the formula's shape within 25 % of autograd"
-assert comparison["λ / (β₀(1−ε)/(TS))"].between(0.6, 1.0).all(), "the scale: 60-100 % of predicted"
+for name, quoted in (("chain", 0.05), ("icl pairs", 0.08), ("random tree", 0.18)):
+    assert abs(comparison.loc[name, "relative error"] - quoted) < 0.006, f"the prose quotes {quoted} for {name}"
+assert comparison["λ / (β₀(1−ε)/(TS))"].between(0.7, 0.8).all(), "the scale: 0.7-0.8 of predicted"
+prefactor = BETA0 / (T * S * torch.arange(2, T))  # rows i = 1 … T-2
+assert abs(prefactor[0] - 2.5e-4) < 1e-9 and abs(prefactor[-1] - 2.6e-5) < 1e-6, "the prose's 2.5e-4 … 2.6e-5"
+on_parent = grads["chain"].diagonal(-1).abs().median().item()
+assert 5e-5 < on_parent < 2e-4, f"about 1e-4 on the chain's parent entries, got {on_parent:.2e}"
 
 # %% [markdown]
 # On all three graphs both the autograd gradient and the formula put every child row's maximum at the
@@ -271,7 +282,7 @@ assert comparison["λ / (β₀(1−ε)/(TS))"].between(0.6, 1.0).all(), "the sca
 # is $\hat\nu\approx\mu$, and with $\alpha = 0.1$ many of $\mu$'s entries are tiny. We can test
 # that suspicion directly: {func}`~causal_tutorial.theory.first_order_gradient` averages the
 # first-order gradient over the same kind of sequences and queries, taking approximations 1 and 2
-# only, either with each sequence's own token law $\hat\nu$ (`law="empirical"`) or with
+# only (except that it sets $c$ to 1, its value after approximation 3), either with each sequence's own token law $\hat\nu$ (`law="empirical"`) or with
 # $\mu_\pi$ in its place (`law="stationary"`, adding approximation 3; in expectation this is the
 # formula).
 
@@ -291,7 +302,7 @@ traced.round(3)
 
 # %%
 assert traced["λ, empirical law"].between(0.95, 1.05).all(), "with ν̂, autograd's scale is matched"
-assert (traced["λ, stationary law"] < 0.85).all(), "with μ, the scale falls short"
+assert traced["λ, stationary law"].between(0.7, 0.8).all(), "with μ, the scale falls short, to 0.7-0.8"
 assert ((traced["λ, stationary law"] - traced["λ of the formula / prediction"]).abs() < 0.03).all(), \
     "by as much as the formula's"
 
@@ -348,6 +359,7 @@ print({name: round(margin(m.mean, GRAPHS[name]), 3) for name, m in mi.items()})
 
 # %%
 assert abs(mi["chain"].mean[1:, :-1].diagonal() - edge).max() < 5 * edge_se, "every edge alike"
+assert all((mi["chain"].mean[i, :i].diff() > 0).all() for i in range(2, T - 1)), "chain: decays with i − k"
 assert all(margin(m.mean, GRAPHS[name]) > 0 for name, m in mi.items()), "the parent wins each row"
 icl_off = mi["icl pairs"].mean[3, [0, 1]]
 assert icl_off.abs().max() < 1e-12, "icl pairs: other pairs independent"
@@ -383,9 +395,19 @@ for s, part in sweep.groupby("S"):
     assert margin_s.iloc[0] < margin_s.iloc[peak], "at α = 0.03 it is smaller than at the peak"
 assert (sweep["margin"] > 0).all(), "yet it stays positive (the inequality never breaks)"
 
+# %%
+peak_margin = sweep.groupby("S")["margin"].max()
+at_10 = sweep[sweep["alpha"] == 10.0].set_index("S")
+shrink = (peak_margin / at_10["margin"]).round(1)
+print("margin at its peak / margin at α = 10:", shrink.to_dict())
+print("margin / edge information at α = 10:", (at_10["margin"] / at_10["edge"]).round(2).to_dict())
+assert shrink.to_dict() == {3: 7.1, 5: 11.5, 10: 22.1}, "the prose: 7 to 22 times smaller"
+assert (at_10["margin"] / at_10["edge"]).between(0.95, 1.0).all(), "close to the edge's information"
+
 # %% [markdown]
 # The information on an edge falls steadily with $\alpha$, and so, beyond $\alpha\approx 0.1$–$0.3$,
-# does the margin: at $\alpha = 10$ it is 5 to 20 times smaller than at its peak, and close to the
+# does the margin: at $\alpha = 10$ it is 7 to 22 times smaller than at its peak (7.1 times at $S = 3$,
+# 11.5 at $S = 5$, 22.1 at $S = 10$: the larger $S$, the steeper the fall), and within 5 % of the
 # edge's information itself, because every longer path carries almost nothing. At very small $\alpha$
 # the margin is smaller again, for the opposite reason: nearly deterministic rows of $\pi$ carry
 # information over several steps, so the grandparent comes close to the parent. The margin never
@@ -397,12 +419,45 @@ assert (sweep["margin"] > 0).all(), "yet it stays positive (the inequality never
 # The paper's Algorithm 1 ({func}`~causal_tutorial.theory.algorithm1`) trains the reduced model in two
 # stages of SGD at constant step sizes, on fresh batches: stage 1 trains $A^{(1)}$ alone for $\tau_1$
 # steps at $\eta_1$ (with $A^{(2)} = \beta_0 I$ fixed), stage 2 trains $A^{(2)}$ alone for $\tau_2$
-# steps at $\eta_2$. Since the stage-1 gradient is of order $\beta_0/(TS)$, $\eta_1$ must be large. A
-# `metrics` callback records, at each evaluation, whether every child row of $A^{(1)}$ peaks at its
-# parent ({func}`~causal_tutorial.analysis.rows_locked_on_parent`) and the mean attention
+# steps at $\eta_2$. Since the stage-1 gradient is of order $\beta_0/(TS)$, $\eta_1$ must be large.
+#
+# The paper proves that this algorithm learns the task. We state its main result below **in our own
+# words**: it is a paraphrase from our reading of {cite}`nichani2024causal`, kept to what this chapter
+# derives and measures; the precise assumptions, rates and constants are in the paper, and we do not
+# restate them.
+#
+# ```{prf:theorem} The paper's main result (paraphrased)
+# :label: thm-ch5-main
+#
+# Take the single-parent task on a fixed graph, and the paper's reduced model (of which
+# {prf:ref}`def-reduced-model` is our reconstruction) trained by Algorithm 1. Assume that
+#
+# 1. *the prior over $\pi$ is non-degenerate*: its transition matrices have entries bounded away from
+#    zero (so $\mu_\pi$ gives every token some mass), and for every child $i$ the parent's expected
+#    χ²-mutual information with $i$ exceeds that of every other earlier position by a positive gap (the
+#    margin of {prf:ref}`prop-dpi`, which must be bounded below);
+# 2. *the sequences are long*: $T$ is larger than a threshold that depends on $S$, the gap and the
+#    prior's bounds (see the paper);
+# 3. *the initialisation is small*: $A^{(1)} = 0$ and $A^{(2)} = \beta_0 I$ with $\beta_0$ small;
+# 4. *the step sizes and times* $\eta_1$, $\tau_1$ (stage 1) and $\eta_2$, $\tau_2$ (stage 2) are chosen
+#    as the paper prescribes (see the paper).
+#
+# Then, after stage 1, row $i$ of $\operatorname{softmax}(A^{(1)})$ puts nearly all of its weight on the
+# parent $p(i)$, for every child $i$: the first layer holds the graph's adjacency. After stage 2, the
+# model's loss is close to that of the in-context estimator (the line the paper calls Bayes-optimal,
+# chapter 1), within an error the theorem bounds. On a chain, the learned circuit is an induction head.
+# ```
+#
+# This chapter has derived the engine of the first conclusion (the gradient at initialisation,
+# {prf:ref}`prop-gradient-formula` and {prf:ref}`prop-dpi`); it does not reproduce the proof of
+# either conclusion. Below we run Algorithm 1 at the book's own settings, which are *not* the
+# theorem's (at $\alpha = 0.1$ many entries of $\pi$ are tiny, and $T = 20$ is short), and the section
+# *What this book adds or chooses* collects what is ours. A `metrics` callback records, at each
+# evaluation, whether every child row of $A^{(1)}$ peaks at its parent
+# ({func}`~causal_tutorial.analysis.rows_locked_on_parent`) and the mean attention
 # $\operatorname{softmax}(A^{(1)})_{i,p(i)}$ on the parent.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def layer1_metrics(parents):
     kids = [(i, p) for i, p in enumerate(parents) if p >= 0]
 
@@ -415,30 +470,39 @@ def layer1_metrics(parents):
 
 
 BATCH = 1024 if PAPER else 256
-TAU1, TAU2 = 100, 200
+TAU1, ETA1, TAU2, ETA2 = 100, 1000.0, 200, 100.0
 W_PRIOR = S * ALPHA  # the prior position's weight: the estimator's S·α pseudo-counts
 runs = {}
-for label, w in (("paper's reduced model", 0.0), ("with a prior position (w = Sα)", W_PRIOR)):
-    runs[label] = algorithm1(chain(T), S, ALPHA, tau1=TAU1, eta1=1000.0, tau2=TAU2, eta2=100.0,
+for label, w in (("reduced model (our reconstruction)", 0.0), ("with a prior position (w = Sα)", W_PRIOR)):
+    runs[label] = algorithm1(chain(T), S, ALPHA, tau1=TAU1, eta1=ETA1, tau2=TAU2, eta2=ETA2,
                              beta0=BETA0, batch_size=BATCH, seed=0, device=cfg.device,
                              metrics=layer1_metrics(chain(T)), prior_weight=w)
 for label, (m, r) in runs.items():
     end1 = next(h for h in r.history if h["step"] == TAU1)
     print(f"{label}: locked at step {lock_step(r.history)}; after stage 1 the attention on the parent "
-          f"is {end1['attn_on_parent']:.3f} (test loss {end1['test_loss']:.3f}); after stage 2 the "
-          f"test loss is {r.history[-1]['test_loss']:.3f}, mean diagonal of A2 {m.A2.diag().mean().item():.2f}, "
+          f"is {end1['attn_on_parent']:.3f} (test loss {r.history[0]['test_loss']:.3f} at the start, "
+          f"{end1['test_loss']:.3f} after stage 1); after stage 2 the test loss is "
+          f"{r.history[-1]['test_loss']:.3f}, mean diagonal of A2 {m.A2.diag().mean().item():.2f}, "
           f"the query row's largest attention {m.layer1()[-1].max().item():.2f}")
+    assert end1["attn_on_parent"] > 0.98, "about 99 % of each child's attention on its parent"
+    assert abs(end1["test_loss"] - r.history[0]["test_loss"]) < 0.05, "stage 1 barely moves the loss"
+    assert r.history[-1]["test_loss"] < end1["test_loss"] - 0.15, "stage 2 lowers the loss"
+(plain, _), (with_prior, _) = runs.values()
+assert abs(plain.A2.diag().mean() - 2.1) < 0.3, "A2's diagonal ends near 2 without a prior position"
+assert abs(with_prior.A2.diag().mean() - 6.2) < 0.7, "and near 6 with one"
 
 # %% [markdown]
 # Stage 1 makes $\operatorname{softmax}(A^{(1)})$ converge to the chain's adjacency in both models:
-# after 100 steps 99 % of each child's attention sits on its parent. The loss barely moves in stage
-# 1, since with $\beta_0 = 0.1$ layer 2 hardly matches at all; stage 2 then raises the diagonal of
-# $A^{(2)}$ and the loss drops. How low can it go?
+# after 100 steps about 99 % of each child's attention sits on its parent. The loss barely moves in stage
+# 1 (by less than 0.05 nats), since with $\beta_0 = 0.1$ layer 2 hardly matches at all; stage 2 then
+# raises the diagonal of $A^{(2)}$ from 0.1 to about 2 (about 6 with the prior position, introduced
+# next) and the loss drops by more than 0.15 nats. How low can it go?
 #
-# The paper's reduced model predicts an average of tokens *in the sequence*. When the query's token
-# has no child in the sequence, or when $\pi[q]$ puts mass on tokens the sequence never shows, only
-# the $\varepsilon/S$ of the uniform law is left, and the loss pays $\log(S/\varepsilon)\approx 9$
-# nats on that mass. The in-context
+# The reduced model predicts an average of tokens *in the sequence*. When $\pi[q]$ puts mass on tokens
+# the sequence never shows (in particular when the query's token has no child in the sequence), only
+# the $\varepsilon/S$ of the uniform law is left for them, and the loss pays
+# $\log(S/\varepsilon) = \log 10^4 \approx 9.2$ nats per unit of that mass, at our $\varepsilon = 10^{-3}$.
+# The in-context
 # estimator has no such problem, because it smooths: $(N(q\to s') + \alpha)/(N(q\to\cdot) + S\alpha)$
 # is the average of the $N$ observed children *and* $S\alpha$ pseudo-observations of a uniform
 # token. Those pseudo-observations can be given to the model as one more position, which we call
@@ -451,9 +515,9 @@ for label, (m, r) in runs.items():
 # The fair reference for each trained model is a *hand-built* one of the same kind: $A^{(1)}$ a hard
 # copy of the adjacency (roots attend to themselves) with the query's row as Algorithm 1 learned it,
 # and $A^{(2)} = \beta I$ at its best $\beta$. We compare them all on one test set, and for the
-# paper's model also try other query rows by hand.
+# reconstructed model without a prior position also try other query rows by hand.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 task = SingleParentTask(S, T, chain(T), ALPHA, device=cfg.device)
 test = task.sample(4096, cfg.generator(50))
 est_loss = soft_cross_entropy(in_context_estimator(test.tokens, chain(T), S, ALPHA),
@@ -489,17 +553,10 @@ with torch.no_grad():
 for label in runs:
     print(f"{label}: Algorithm 1 {trained[label]:.3f}; hand-built with the learned query row "
           f"{limits[label][0]:.3f} (best β = {limits[label][1]}); in-context estimator {est_loss:.3f}")
-paper_label, prior_label = runs
+plain_label, prior_label = runs
 alternatives = {"itself": best_over_beta(0.0, on(T - 1))[0], "the position before it": best_over_beta(0.0, on(T - 2))[0],
                 "every position alike": best_over_beta(0.0, torch.zeros(T))[0]}
-print("paper's reduced model, hand-built with the query row on", {k: round(v, 3) for k, v in alternatives.items()})
-
-# %% mystnb={"image": {"alt": "Test loss against step for Algorithm 1 on the chain, for the paper's reduced model and for the model with a prior position: both stay flat through stage 1 and drop when stage 2 starts at step 100; the paper's model ends above the uniform line, near its best hand-built version, while the model with the prior position ends just above the in-context estimator's line."}}
-plot_algorithm1({label: r.history for label, (_, r) in runs.items()},
-                {"uniform": math.log(S), "estimator": est_loss,
-                 "reduced_limit": limits[paper_label][0], "reduced_limit_prior": limits[prior_label][0]},
-                tau1=TAU1, title="Algorithm 1 on the chain: stage 2 reaches each model's own limit")
-plt.show()
+print("reduced model, hand-built with the query row on", {k: round(v, 3) for k, v in alternatives.items()})
 
 # %%
 for label, (m, r) in runs.items():
@@ -508,32 +565,45 @@ for label, (m, r) in runs.items():
     assert end1["attn_on_parent"] > 0.95, "softmax(A1) close to the adjacency after stage 1"
     assert r.history[-1]["test_loss"] < end1["test_loss"] - 0.15, "stage 2 lowers the loss"
     assert abs(trained[label] - limits[label][0]) < 0.05, "to about the hand-built model of its kind"
-assert runs[paper_label][0].layer1()[-1, -1] > 0.9, "the paper's model: the query's row attends to itself"
+assert runs[plain_label][0].layer1()[-1, -1] > 0.97, "the reduced model: the query's row attends to itself"
 assert runs[prior_label][0].layer1()[-1].max() < 0.2, "with the prior position it stays spread out"
-assert alternatives["the position before it"] < trained[paper_label] - 0.05, "a better query row exists"
-assert abs(trained[paper_label] - est_loss - 1.45) < 0.05, "about 1.45 nats above the estimator"
+assert abs(limits[plain_label][0] - alternatives["itself"]) < 0.01, "the learned row is as good as one on itself"
+assert alternatives["the position before it"] < trained[plain_label] - 0.05, "a better query row exists"
+assert abs(trained[plain_label] - 3.2) < 0.05, "the reduced model ends at about 3.2 nats"
+assert abs(trained[plain_label] - est_loss - 1.45) < 0.05, "about 1.45 nats above the estimator"
 assert 0 < trained[prior_label] - est_loss < 0.02, "about 0.01 nats above the estimator"
 for where, quoted in (("every position alike", 3.062), ("the position before it", 3.079), ("itself", 3.179)):
     assert abs(alternatives[where] - quoted) < 0.0005, f"the prose quotes {quoted} for a query row on {where}"
-assert trained[paper_label] > math.log(S), "the paper's reduced model ends above the uniform line"
-assert trained[paper_label] > est_loss + 1.0, "far above the estimator line"
-assert 0 < trained[prior_label] - est_loss < 0.05, "the prior position brings it to within 0.05 of the estimator"
+assert trained[plain_label] > math.log(S), "at ε = 1e-3 the reduced model ends above the uniform line"
+assert trained[plain_label] > est_loss + 1.0, "far above the estimator line"
+
+# %% mystnb={"image": {"alt": "Test loss against step for Algorithm 1 on the chain, for the book's reconstruction of the reduced model and for the model with a prior position: both stay flat through stage 1 and drop when stage 2 starts at step 100; at the book's epsilon of one in a thousand the reconstructed model ends above the uniform line, near its best hand-built version, while the model with the prior position ends just above the in-context estimator's line."}}
+plot_algorithm1({label: r.history for label, (_, r) in runs.items()},
+                {"uniform": math.log(S), "estimator": est_loss,
+                 "reduced_limit": limits[plain_label][0], "reduced_limit_prior": limits[prior_label][0]},
+                tau1=TAU1, title="Algorithm 1 on the chain: stage 2 reaches each model's own limit")
+plt.show()
 
 # %% [markdown]
-# Each run ends within a few hundredths of a nat of the hand-built model of its own kind. The
-# paper's reduced model ends above even the uniform line, about 1.45 nats above the estimator: its gap
-# is the missing smoothing, not a failure of gradient descent. With the prior position the same two
-# stages end about 0.01 nats above the estimator's line; what is left is the few matches the
-# estimator does not count (a root, or the query's own position, whose layer-1 output happens to hold
-# the query's token).
+# Each run ends within a few hundredths of a nat of the hand-built model of its own kind. Our
+# reconstruction of the reduced model, at our $\varepsilon = 10^{-3}$, ends at about 3.2 nats: above
+# even the uniform line ($\log 10 \approx 2.30$), and about 1.45 nats above the estimator. This is not a
+# failure of gradient descent, and not a statement about the paper's model: most of the gap is the
+# price $\log(S/\varepsilon)$ that our reconstruction pays on label mass the sequence never shows.
+# The $\varepsilon$ sweep in *What this book adds or chooses* below measures it: about 1.9 of the 3.2
+# nats are that price, and at $\varepsilon = 0.1$ the same algorithm ends below the uniform line. With
+# the prior position the same two stages end about 0.01 nats above the estimator's line; what is left
+# is, we expect, the few matches the estimator does not count (a root, or the query's own position,
+# whose layer-1 output happens to hold the query's token).
 #
 # One detail of stage 1 is visible here. Besides the child rows, it also moves the query's own row of
-# $A^{(1)}$: in the paper's model that row ends on the query itself (0.99 of its weight), in the model
-# with a prior position it stays spread out. In the paper's model this choice costs about 0.1 nats:
-# by hand, a query row spread over every position (3.062) or placed on the position before it
-# (3.079) beats the learned one (3.179). Stage 1 sets that row from the gradient at $\beta_0$, not
-# from what stage 2 will need. So the reduced model explains *how layer 1 finds the graph*, and, once
-# it is given a way to smooth, how layer 2 turns the graph into the estimator.
+# $A^{(1)}$: without a prior position that row ends on the query itself (about 0.99 of its weight), with
+# one it stays spread out. Without the prior position this choice costs about 0.1 nats: by hand, a query
+# row spread over every position (3.062) or placed on the position before it (3.079) beats one placed
+# on the query itself (3.179), which is as good as the learned row (within 0.01). Stage 1 sets that row
+# from the gradient at $\beta_0$, not from what stage 2 will need. So the reduced model explains *how
+# layer 1 finds the graph*, and, once it is given a way to smooth, how layer 2 turns the graph into the
+# estimator.
 
 # %% [markdown]
 # ### Steps to recover each graph, and what $\beta_0$ and $\eta_1$ do
@@ -542,8 +612,8 @@ assert 0 < trained[prior_label] - est_loss < 0.05, "the prior position brings it
 # does it stay so? We run stage 1 for 60 steps on each graph (with one step of stage 2, which the
 # function requires) and read the lock off the records, taken at every step here.
 
-# %%
-def steps_to_lock(parents, alpha, tau1, eta1=1000.0, beta0=BETA0):
+# %% tags=["nbval-ignore-output"]
+def steps_to_lock(parents, alpha, tau1, eta1=ETA1, beta0=BETA0):
     m, r = algorithm1(parents, S, alpha, tau1=tau1, eta1=eta1, tau2=1, eta2=1.0, beta0=beta0,
                       batch_size=BATCH, seed=0, device=cfg.device, metrics=layer1_metrics(parents))
     stage1 = [h for h in r.history if h["step"] <= tau1]
@@ -559,6 +629,8 @@ pd.DataFrame(locks, index=["lock step", "stays locked", "attention on parent at 
 # %%
 assert all(lock is not None and lock <= 10 and kept for lock, kept, _ in locks.values()), \
     "every graph is recovered within 10 steps, and stays recovered"
+assert all(lock == 1 for lock, _, _ in locks.values()), "in fact after the first step"
+assert all(0.97 < att < 0.99 for _, _, att in locks.values()), "about 98 % on the parent after 60 steps"
 
 # %% [markdown]
 # In the linear regime at the start, each step adds a noisy estimate of the same expected gradient to
@@ -566,7 +638,7 @@ assert all(lock is not None and lock <= 10 and kept for lock, kept, _ in locks.v
 # scale it): it is right once the accumulated noise is smaller than the margin. What $\eta_1$ and
 # $\beta_0$ control is how far $A^{(1)}$ moves, hence how sharp the attention on the parent is.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 knobs = {(eta1, b0): steps_to_lock(chain(T), ALPHA, 60, eta1=eta1, beta0=b0)
          for eta1, b0 in ((100.0, 0.1), (1000.0, 0.1), (1000.0, 0.01))}
 knobs = pd.DataFrame(knobs, index=["lock step", "stays locked", "attention on parent at 60"]).T
@@ -578,12 +650,109 @@ att60 = knobs["attention on parent at 60"]
 assert att60[(100.0, 0.1)] < att60[(1000.0, 0.1)], "a larger η₁ sharpens layer 1 faster"
 assert att60[(1000.0, 0.01)] < att60[(1000.0, 0.1)], "and so does a larger β₀"
 assert abs(att60[(100.0, 0.1)] - att60[(1000.0, 0.01)]) < 0.01, "at first only η₁·β₀ matters"
+assert 0.30 < att60[(100.0, 0.1)] < 0.37, "about a third"
 
 # %% [markdown]
-# Every graph is locked after the very first step (records at every step), and stays locked; after 60 steps about 98 % of each child's attention is on its parent. Changing
+# Every graph is locked after the very first step (records at every step), and stays locked; after 60
+# steps about 98 % of each child's attention is on its parent. Changing
 # $\eta_1$ or $\beta_0$ tenfold leaves the lock step unchanged and changes the sharpness; and
 # $(\eta_1, \beta_0) = (100, 0.1)$ and $(1000, 0.01)$ give the same attention (about a third), because
 # the gradient is proportional to $\beta_0$, so at first only the product $\eta_1\beta_0$ counts.
+
+# %% [markdown]
+# ## What this book adds or chooses
+#
+# {prf:ref}`thm-ch5-main` is the paper's. Everything else in this chapter's runs is ours, and we collect it
+# here so that no choice of ours passes for the paper's.
+#
+# 1. **The reduced model is our reconstruction** ({prf:ref}`def-reduced-model`): the paper's simplified
+#    model as we read it. The $\varepsilon$ floor and its value, and the prior position, are our
+#    choices; where our model differs from the paper's, the paper's theorem says nothing about ours.
+# 2. **Algorithm 1's settings are ours**, picked for a run of seconds on a laptop; the theorem sets
+#    $\eta_1$, $\tau_1$, $\eta_2$, $\tau_2$ from its own constants (see the paper). The table below reads
+#    them back from the code this chapter ran.
+# 3. **Where the prior enters.** The models never see $\alpha$: it enters through the data, each batch
+#    drawing a fresh $\pi$ with rows $\mathrm{Dirichlet}(\alpha\mathbf 1)$. It enters the theory through
+#    $G$ and the χ² margin, both averages over $\pi$, and the theorem through its assumption 1. It enters
+#    the reference line through the estimator's pseudo-counts $\alpha$, and our prior position through its
+#    weight $w = S\alpha$, which we set by hand rather than learn. At $\alpha = 0.1$ many entries of $\pi$
+#    are tiny, so this chapter's runs sit outside assumption 1 as we read it.
+# 4. **The weight $\varepsilon$ of the uniform law.** At $\varepsilon = 10^{-3}$ the prediction gives a
+#    token the sequence never shows probability $\varepsilon/S = 10^{-4}$ exactly (the average of one-hot
+#    tokens is 0 there, whatever the parameters), so the loss is
+#    $m\log(S/\varepsilon) + R$, with $m$ the label's mass on unseen tokens
+#    ({func}`~causal_tutorial.theory.unseen_label_mass`, fixed by the data) and $R$ the loss on the tokens
+#    the sequence shows. If $R$ does not depend on $\varepsilon$, each decade of $\varepsilon$ adds
+#    $m\ln 10$ nats. And $m$ is what the theorem's assumptions 1 and 2 make small: every token
+#    appears in a long sequence when the entries of $\pi$ are bounded below.
+
+# %%
+settings = pd.DataFrame({"value": {k: f"{v:g}" for k, v in {
+    "β₀ (A2 = β₀ I at the start)": BETA0, "η₁ (stage-1 step size)": ETA1, "τ₁ (stage-1 steps)": TAU1,
+    "η₂ (stage-2 step size)": ETA2, "τ₂ (stage-2 steps)": TAU2, "batch size": BATCH,
+    "ε (weight of the uniform law)": runs[plain_label][0].eps,
+    "w (prior position's weight, Sα)": runs[prior_label][0].prior_weight, "α (the prior of π)": ALPHA}.items()}})
+unseen = {}
+for j, (a, length) in enumerate(((0.1, 20), (0.1, 100), (1.0, 20), (1.0, 100))):
+    batch = SingleParentTask(S, length, chain(length), a, device=cfg.device).sample(4096, cfg.generator(60 + j))
+    unseen[(a, length)] = unseen_label_mass(batch.tokens, batch.labels, S).mean().item()
+m_test = unseen_label_mass(test.tokens, test.labels, S).mean().item()
+print(f"unseen label mass on this chapter's test set (α = {ALPHA}, T = {T}): m = {m_test:.3f}")
+print("m by (α, T):", {k: round(v, 4) for k, v in unseen.items()})
+settings
+
+# %%
+assert (BETA0, ETA1, TAU1, ETA2, TAU2) == (0.1, 1000.0, 100, 100.0, 200)
+assert runs[plain_label][0].eps == 1e-3 and runs[prior_label][0].prior_weight == S * ALPHA == 1.0
+assert abs(m_test - 0.205) < 0.0005, "the prose quotes m = 0.205"
+assert unseen[(0.1, 100)] < unseen[(0.1, 20)] and unseen[(1.0, 100)] < unseen[(1.0, 20)], "m falls as T grows"
+assert unseen[(1.0, 20)] < unseen[(0.1, 20)], "and as α grows"
+assert unseen[(1.0, 100)] * math.log(S / 1e-3) < 0.01, "at α = 1, T = 100 the ε price is under 0.01 nats"
+
+# %% [markdown]
+# On our test set $m = 0.205$: a fifth of the label's mass sits on tokens the sequence never shows, and
+# each decade of $\varepsilon$ should cost $0.205\ln 10 \approx 0.47$ nats. Longer sequences and a
+# flatter prior shrink $m$: at $\alpha = 1$, $T = 100$ it is below $10^{-3}$, and the price at
+# $\varepsilon = 10^{-3}$ below 0.01 nats. We now rerun Algorithm 1 with the same settings at four values
+# of $\varepsilon$ (the run at $10^{-3}$ is the one above) and split each final test loss into the two
+# parts.
+
+# %% tags=["nbval-ignore-output"]
+eps_runs = {1e-3: runs[plain_label][0]}
+for e in (1e-1, 1e-2, 1e-4):
+    eps_runs[e], _ = algorithm1(chain(T), S, ALPHA, tau1=TAU1, eta1=ETA1, tau2=TAU2, eta2=ETA2, beta0=BETA0,
+                                batch_size=BATCH, seed=0, device=cfg.device, eps=e)
+by_eps = {}
+for e in sorted(eps_runs, reverse=True):
+    with torch.no_grad():
+        final = eps_runs[e].loss(test.tokens, test.labels).item()
+    by_eps[e] = {"log(S/ε)": math.log(S / e), "final test loss": final,
+                 "m·log(S/ε) (unseen)": m_test * math.log(S / e), "R (seen tokens)": final - m_test * math.log(S / e)}
+by_eps = pd.DataFrame(by_eps).T.rename_axis("ε")
+print(by_eps.round(3))
+print(f"in-context estimator {est_loss:.3f}; uniform {math.log(S):.3f}; m·ln 10 = {m_test * math.log(10):.3f}")
+steps = by_eps["final test loss"].diff().dropna()  # the cost of each decade, ε from 0.1 down to 1e-4
+assert by_eps["final test loss"].is_monotonic_increasing, "the smaller ε, the higher the final loss"
+assert ((steps - m_test * math.log(10)).abs() < 0.03).all(), "each decade costs about m·ln 10 = 0.47 nats"
+assert by_eps["R (seen tokens)"].max() - by_eps["R (seen tokens)"].min() < 0.03, "R does not depend on ε"
+assert abs(by_eps["R (seen tokens)"].mean() - 1.32) < 0.05, "R is about 1.32 nats"
+assert abs(by_eps.loc[1e-3, "m·log(S/ε) (unseen)"] - 1.89) < 0.005, "1.9 of the 3.2 nats at ε = 1e-3"
+assert by_eps.loc[1e-1, "final test loss"] < math.log(S) - 0.02, "at ε = 0.1 it ends below the uniform line"
+assert by_eps.loc[1e-1, "final test loss"] - est_loss > 0.4, "yet still well above the estimator"
+assert abs(by_eps.loc[1e-1, "final test loss"] - 2.26) < 0.05, "about 2.26 at ε = 0.1"
+assert abs(by_eps.loc[1e-4, "final test loss"] - 3.68) < 0.05, "about 3.68 at ε = 1e-4"
+
+# %% [markdown]
+# The final loss climbs by about 0.47 nats per decade of $\varepsilon$ (from about 2.26 at
+# $\varepsilon = 0.1$ to about 3.68 at $10^{-4}$), as $m\ln 10$ predicts, while $R$, the loss on the tokens
+# the sequence shows, stays at about 1.32 nats whatever $\varepsilon$. At our $\varepsilon = 10^{-3}$,
+# 1.89 of the 3.2 nats are the price $m\log(S/\varepsilon)$; at $\varepsilon = 0.1$ the same algorithm
+# ends below the uniform line. No choice of $\varepsilon$ brings the reconstruction to the estimator,
+# though: even at $\varepsilon = 0.1$ it stays about 0.5 nats above, because a fixed floor is not
+# the count-dependent smoothing the estimator does. The prior position supplies that smoothing, and
+# with it Algorithm 1 ends about 0.01 nats above the estimator. Whether the paper's own model meets
+# the same floor we cannot say from here; under the theorem's assumptions $m$ is small, and so is the
+# price.
 
 # %% [markdown]
 # ## Where it weakens: large α
@@ -593,7 +762,7 @@ assert abs(att60[(100.0, 0.1)] - att60[(1000.0, 0.01)]) < 0.01, "at first only �
 # measurement, beyond its claims. We count the stage-1 steps to lock onto the chain at several
 # $\alpha$, with the same batch and step size, within a budget of 150 steps (records every 2 steps).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 by_alpha = {a: steps_to_lock(chain(T), a, 150) for a in (0.1, 1.0, 3.0, 10.0, 30.0)}
 by_alpha = pd.DataFrame(by_alpha, index=["lock step", "stays locked", "attention on parent"]).T
 by_alpha.rename_axis("α")
@@ -605,12 +774,14 @@ assert lk[10.0] >= 5 * lk[0.1], "five times slower or more at α = 10"
 assert pd.isna(lk[30.0]) or (lk[30.0] >= 50 and not by_alpha["stays locked"][30.0]), \
     "and at α = 30 no lock within 150 steps, or only a late one that is lost again"
 assert by_alpha["attention on parent"][30.0] < 0.3, "layer 1 stays near its uniform start at α = 30"
+assert by_alpha["attention on parent"].is_monotonic_decreasing, "the larger α, the less sharp layer 1"
 
 # %% [markdown]
 # The lock comes within the first records for $\alpha \le 1$, five or more times later at
 # $\alpha = 10$, and at $\alpha = 30$ not at all within the 150 steps (larger batches, as at the
-# paper's scale, can give a late lock that is lost again); there, after 150 steps, the attention on the parent
-# is below 0.3 (it starts at the uniform $1/(i+1)$). At large $\alpha$ the lock comes later, and after the same number of steps layer 1 is less sharp:
+# paper's scale, can give a late lock that is lost again); there, after 150 steps, the attention on the
+# parent is below 0.3 (it starts at the uniform $1/(i+1)$). At large $\alpha$ the lock comes later, and
+# the larger $\alpha$, the less sharp layer 1 is after the same number of steps:
 # the same argument holds, but with a margin so small that the batch noise takes many more steps to
 # average out. With the budget and batch fixed, recovery would eventually fail altogether as $\alpha$
 # grows further.
@@ -629,9 +800,15 @@ assert by_alpha["attention on parent"][30.0] < 0.3, "layer 1 stays near its unif
 # - The χ² margin shrinks steeply as $\alpha$ grows past about 0.1–0.3 (and is smaller at very small
 #   $\alpha$ too); Algorithm 1 recovers each graph within a few
 #   steps at $\alpha = 0.1$, and needs more steps at large $\alpha$.
-# - Stage 2 brings the reduced model to about the loss of the best hand-built reduced model. For the
-#   paper's model that is far above the in-context estimator's line, because it cannot smooth; with a
-#   prior position of weight $S\alpha$ (our addition) it ends just above the estimator's line.
+# - The paper's theorem ({prf:ref}`thm-ch5-main`, paraphrased): under its assumptions on the prior,
+#   the length $T$, the initialisation and the step sizes, stage 1 puts layer 1 on the graph and stage 2
+#   brings the loss close to the in-context estimator's.
+# - Stage 2 brings our reconstruction of the reduced model to about the loss of the best hand-built
+#   model of its kind. Without a prior position that is far above the in-context estimator's line at
+#   our $\varepsilon = 10^{-3}$: it pays $\log(S/\varepsilon)$ on the fifth of the label's mass the
+#   sequence never shows, about 0.47 nats more per decade of $\varepsilon$, and a fixed floor cannot
+#   smooth as the estimator does. With a prior position of weight $S\alpha$ (our addition) it ends
+#   just above the estimator's line.
 #
 # ## Exercises
 #

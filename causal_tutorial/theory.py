@@ -16,6 +16,8 @@ that information exactly for each transition law ``π`` and averages it over the
   measures, ``G[i, k]`` (``1 + E[I_χ²]`` at the parent), with the derivation and its approximations;
   :func:`reduced_model_initial_gradient` the same gradient by autograd, :func:`compare_gradient` the two.
 * :func:`algorithm1`: the paper's Algorithm 1, two stages of SGD at constant step sizes.
+* :func:`unseen_label_mass`: the label's mass on tokens a sequence never shows, where the reduced
+  model without a prior position pays ``log(S/ε)`` per unit of mass.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ __all__ = [
     "GradientComparison",
     "compare_gradient",
     "algorithm1",
+    "unseen_label_mass",
 ]
 
 #: Draws of ``π`` processed at once by :func:`chi2_mutual_information`: this bounds memory (at S = 10,
@@ -549,8 +552,9 @@ def algorithm1(
     device: str | torch.device = "cpu",
     metrics: Metrics | None = None,
     prior_weight: float = 0.0,
+    eps: float = 1e-3,
 ) -> tuple[ReducedModel, TrainResult]:
-    """The paper's Algorithm 1: train a fresh ``ReducedModel(S, T, beta0)`` in two stages of SGD.
+    """The paper's Algorithm 1: train a fresh ``ReducedModel(S, T, beta0, eps)`` in two stages of SGD.
 
     Stage 1 trains ``A1`` alone for ``tau1`` steps at the constant step size ``eta1`` (``A2`` stays at
     ``β₀ I``); stage 2 trains ``A2`` alone for ``tau2`` steps at ``eta2``. Fresh batches of
@@ -561,7 +565,9 @@ def algorithm1(
 
     ``prior_weight`` gives the reduced model a prior position (see
     :class:`~causal_tutorial.models.ReducedModel`; 0, the default, is the paper's model; ``S α``
-    lets stage 2 approach the in-context estimator).
+    lets stage 2 approach the in-context estimator). ``eps`` is the weight of the uniform law in the
+    prediction (the default ``1e-3`` is the book's choice; see :func:`unseen_label_mass` for what it
+    costs).
 
     Returns the trained model and the :class:`~causal_tutorial.training.TrainResult`.
     """
@@ -574,7 +580,7 @@ def algorithm1(
     T = len(p) + 1
     dev = resolve_device(device)
     task = SingleParentTask(S, T, p, alpha, device=dev)
-    model = ReducedModel(S, T, beta0=beta0, prior_weight=prior_weight)
+    model = ReducedModel(S, T, beta0=beta0, eps=eps, prior_weight=prior_weight)
     config = TrainConfig(
         stages=[Stage(("A1",), tau1, float(eta1)), Stage(("A2",), tau2, float(eta2))],
         optimizer="sgd",
@@ -588,3 +594,24 @@ def algorithm1(
     )
     result = train(model, task, config, metrics=metrics, desc="Algorithm 1")
     return model, result
+
+
+def unseen_label_mass(tokens: torch.Tensor, labels: torch.Tensor, S: int) -> torch.Tensor:
+    """The label's mass on tokens absent from each sequence: ``Σ_s y_s 1[s ∉ {s_0, …, s_{T-1}}]`` ``(n,)``.
+
+    The reduced model without a prior position predicts ``(1 − ε) f̄ + ε/S`` with ``f̄`` an average of
+    the sequence's one-hot tokens (the query's included), so ``f̄_s = 0`` exactly for every absent
+    token ``s``: its loss pays ``y_s log(S/ε)`` there, whatever the parameters. The loss of such a model
+    is therefore ``unseen_label_mass · log(S/ε)`` plus the loss on the tokens it can see (chapter 5
+    measures both as ``ε`` varies).
+
+    Args:
+        tokens: ``(n, T)`` integer tokens in ``[0, S)``. labels: ``(n, S)`` label distributions.
+        S: the vocabulary size.
+    """
+    S = check_vocab(S)
+    if tokens.dim() != 2 or labels.shape != (tokens.shape[0], S):
+        shapes = f"{tuple(tokens.shape)} and {tuple(labels.shape)}"
+        raise ValueError(f"tokens must be (n, T) and labels (n, S={S}), got {shapes}")
+    seen = F.one_hot(tokens.long(), S).amax(1).to(labels.dtype)  # (n, S): 1 where s occurs
+    return (labels * (1 - seen)).sum(1)
