@@ -34,7 +34,7 @@ class PooledBatches:
     drawn with one call ``task.sample(pool * batch_size, generator)``.
 
     The batches are those of the pools, so a pooled run draws other batches than a run that samples every
-    step. :meth:`next` returns ``(tokens, labels, (state, used))``: the generator state from before the
+    step. ``next()`` returns ``(tokens, labels, (state, used))``: the generator state from before the
     current pool and how many of its batches have been used; a run that restores that state and skips
     ``used`` batches (``skip``) continues with exactly the same batches. ``count`` bounds the batches handed out
     (the last pool is drawn only as large as needed)."""

@@ -52,7 +52,7 @@ REACH_SE = 3.0
 #: The verdicts :func:`claims` gives.
 STATUSES = ("reproduced", "not reproduced", "not testable here")
 
-#: What the paper reports for each experiment: its statement, and the numbers read off its figures.
+#: The paper's statement for each experiment, with the numbers read off its figures.
 PAPER_REPORTS: dict[str, dict] = {
     "chain": {
         "figure": "Fig. 2",
