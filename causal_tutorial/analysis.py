@@ -64,6 +64,8 @@ __all__ = [
     "prefix_logits",
     "against_estimator",
     "permutation_laws",
+    # chapter 7: two heads on the plateau
+    "head_gradient_spread",
 ]
 
 
@@ -535,3 +537,37 @@ def permutation_laws(n: int, S: int, generator: torch.Generator | None = None) -
     device = generator.device if generator is not None else None
     perm = torch.argsort(torch.rand(n, S, generator=generator, device=device), dim=-1)
     return F.one_hot(perm, S).float()
+
+
+def head_gradient_spread(
+    model: DisentangledTransformer,
+    task,
+    n_batches: int,
+    batch_size: int,
+    generator: torch.Generator,
+    heads: tuple[int, int] = (0, 1),
+) -> dict[str, float]:
+    """How much of the gradient that tells two layer-1 heads apart is systematic, and how much batch noise (chapter 7).
+
+    On ``n_batches`` fresh batches of ``task``, the gradient of the mean loss with respect to the two heads'
+    ``A`` matrices, ``g_0`` and ``g_1``. Returns the Frobenius norms of the mean over batches (``*_mean``) and
+    the batch-to-batch spread, ``sqrt(Σ_b ‖g_b − ḡ‖² / (n_batches − 1))`` (``*_spread``), of one head's gradient
+    (``head_*``, the first of ``heads``) and of the difference ``g_0 − g_1`` (``difference_*``): what one batch
+    does to the distance between the heads, beside what they do on average. The model is left unchanged.
+    """
+    if n_batches < 2:
+        raise ValueError(f"n_batches must be at least 2 to measure a spread, got {n_batches}")
+    h0, h1 = (model.head(1, h) for h in heads)
+    one, diff = [], []
+    for _ in range(n_batches):
+        tokens, labels = task.sample(batch_size, generator)
+        g0, g1 = torch.autograd.grad(model.loss(tokens, labels), (h0, h1))
+        one.append(g0.double())
+        diff.append((g0 - g1).double())
+
+    def mean_and_spread(gs: list[torch.Tensor]) -> tuple[float, float]:
+        g = torch.stack(gs)
+        return float(g.mean(0).norm()), float((g - g.mean(0)).pow(2).sum((1, 2)).sum().div(len(gs) - 1).sqrt())
+
+    (hm, hs), (dm, ds) = mean_and_spread(one), mean_and_spread(diff)
+    return {"head_mean": hm, "head_spread": hs, "difference_mean": dm, "difference_spread": ds}

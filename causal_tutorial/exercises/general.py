@@ -9,10 +9,10 @@ import math
 
 import torch
 
-from ..analysis import block_attention_on_parent
+from ..analysis import block_attention_on_parent, position_block, rows_locked_on_parent
 from ..graphs import edges, validate_parents
 
-__all__ = ["check_uniform_start", "check_block_metric"]
+__all__ = ["check_uniform_start", "check_block_metric", "check_graph_verdict"]
 
 
 def check_uniform_start(value, parents) -> bool:
@@ -47,4 +47,46 @@ def check_block_metric(value, block, parents) -> bool:
         "at the parent p(i), and average over the rows that have a parent"
     )
     print(f"Right: {exact:.4f}.")
+    return True
+
+
+def check_graph_verdict(recovered, parent_entry_mean, model, parents) -> bool:
+    """Exercise 6.3: your reading of the layer-1 position block of ``model``, trained on ``parents``.
+
+    ``recovered``: ``True`` if every child row ``i`` of the block peaks (over ``j ≤ i``) strictly at its parent
+    ``p(i)``, else ``False``. ``parent_entry_mean``: the mean over the child rows of the entry ``block[i, p(i)]``.
+    Right or wrong, the verdict is checked against the model, so a model that did learn the graph and one that
+    did not are both answered correctly by the right reading.
+    """
+    parents = validate_parents(parents, model.T)
+    if hasattr(recovered, "item"):  # a NumPy or torch boolean
+        recovered = recovered.item()
+    assert isinstance(recovered, bool), f"recovered must be True or False, got {recovered!r}"
+    block = position_block(model).double()
+    locked = rows_locked_on_parent(block, parents)
+    kids, par = edges(parents)
+    assert kids, "this graph has no children, so there is nothing to recover; pick a graph with an edge"
+    n_on = sum(locked.values())
+    truth = n_on == len(kids)
+    at_parent = float(block[kids, par].mean())
+    others = [float(x) for i, p in zip(kids, par) for j, x in enumerate(block[i, : i + 1]) if j != p]
+    elsewhere = sum(others) / len(others) if others else float("nan")
+    value = float(parent_entry_mean)
+    assert math.isfinite(value), f"parent_entry_mean must be a finite number, got {value}"
+    assert abs(value - at_parent) <= 1e-6 * max(1.0, abs(at_parent)), (
+        f"parent_entry_mean is not {value:.6g}: take block = position_block(model), read block[i, p(i)] at every "
+        "position i that has a parent (roots excluded) and average those entries"
+    )
+    assert recovered == truth, (
+        f"recovered={recovered} does not match this model: {n_on} of {len(kids)} child rows peak strictly at "
+        "their parent. Compare, row by row, the entry at p(i) with the other entries j ≤ i of that row (roots "
+        "and the query's row apart), e.g. with recovered_parents(model)"
+    )
+    verdict = "has learned the graph" if truth else "has not learned the graph"
+    side = "above" if at_parent > elsewhere else "below"
+    print(
+        f"Right: layer 1 {verdict} ({n_on} of {len(kids)} child rows peak at their parent). The block's mean "
+        f"entry at the parents is {at_parent:+.2f}, {side} the mean {elsewhere:+.2f} of the other entries j ≤ i "
+        "of the same rows."
+    )
     return True
