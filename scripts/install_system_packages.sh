@@ -6,8 +6,10 @@
 # `make test` calls it first (target system-packages). Where it cannot install (not root, no
 # password-less sudo, or no apt-get), it stops at once with one line naming what is missing.
 set -euo pipefail
+CHROMIUM_BIN=${CHROMIUM_BIN:-/usr/bin/chromium}              # overridable, for the script's own test
+CHROMEDRIVER_BIN=${CHROMEDRIVER_BIN:-/usr/bin/chromedriver}
 need=()
-{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || need+=(chromium chromium-driver)
+{ [ -x "$CHROMIUM_BIN" ] && [ -x "$CHROMEDRIVER_BIN" ]; } || need+=(chromium chromium-driver)
 command -v xelatex >/dev/null && command -v latexmk >/dev/null && kpsewhich fncychap.sty >/dev/null 2>&1 \
   || need+=(texlive-xetex texlive-latex-extra texlive-fonts-recommended latexmk)
 [ -n "$(fc-list FreeSerif 2>/dev/null)" ] || need+=(fonts-freefont-otf)
