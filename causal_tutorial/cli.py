@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--resume", action="store_true", help="continue from the checkpoints under OUT/NAME (after an interruption)"
     )
+    run.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="train seeds SEED … SEED+N-1 as one stacked run (OUT/NAME/seed_K/result.json, OUT/NAME/seeds.json)",
+    )
     args = parser.parse_args(argv)
     if args.command == "list":
         print(f"{'name':<12} {'figure':<10} {'scale':<6} {'steps x batch':>16}  {'optimizer':<6} description")
@@ -73,10 +79,21 @@ def main(argv: list[str] | None = None) -> int:
             out=args.out,
             figures=not args.no_figures,
             resume=args.resume,
+            seeds=args.seeds,
         )
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.seeds is not None:
+        over = result["over_seeds"]
+        print(
+            f"experiment {args.name} [{args.scale}] on {result['device_name']}, seeds {result['seeds'][0]}…"
+            f"{result['seeds'][-1]} stacked: {result['wall_time_s']:.1f} s"
+        )
+        for key, v in over.items():
+            print(f"  {key}: {v['mean']:.4f} ± {v['sd']:.4f} (mean ± sd over {len(v['values'])} seeds)")
+        print(f"  wrote {args.out}/{args.name}/seed_K/result.json and {args.out}/{args.name}/seeds.json")
+        return 0
     print(_summary(result))
     print(f"  wrote {args.out}/{args.name}/result.json")
     return 0

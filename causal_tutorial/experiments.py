@@ -34,7 +34,7 @@ from .estimators import baseline_losses
 from .graphs import make_parents, multi_parent_dag, random_forest
 from .io import atomic_write_json, check_output_dir
 from .models import DisentangledTransformer, StandardTransformer
-from .stacked import StackedDisentangledTransformer, StackedTask, stacked_metrics
+from .stacked import SeedsTask, StackedDisentangledTransformer, StackedTask, stacked_metrics
 from .tasks import MultiParentTask, SingleParentTask
 from .training import TrainConfig, draw_test_set, train
 
@@ -446,12 +446,13 @@ def _summarise(
     train_time: float,
     resumed_at: int | None,
     bayes_draws: int | None,
+    baselines: dict | None = None,
 ) -> dict:
-    """One trained run's part of the result: history, final metrics, every baseline on its test set,
-    what layer 1 learned; the model under ``"model"``."""
+    """One trained run's part of the result: history, final metrics, every baseline on its test set (or
+    ``baselines``, already computed on the same test set), what layer 1 learned; the model under ``"model"``."""
     device = test[0].device
     t1 = time.perf_counter()
-    base = baseline_losses(
+    base = baselines or baseline_losses(
         task,
         test[0],
         test[1],
@@ -539,6 +540,59 @@ def _run_stacked(
     return runs
 
 
+def _run_seeds(
+    exp: Experiment,
+    scale: str,
+    seeds: list[int],
+    device: torch.device,
+    progress,
+    desc: str,
+    bayes_draws: int | None = None,
+    overrides: dict | None = None,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
+) -> list[dict]:
+    """One experiment run once per seed, the runs trained as one stacked model
+    (:class:`~causal_tutorial.stacked.SeedsTask`): run ``k`` is :func:`_run_one` with seed ``seeds[k]``, to float
+    rounding. They share the test set (every separate run draws it from ``test_seed``) and so its baselines."""
+    if exp.model != "disentangled" or tuple(exp.heads) != (1, 1) or exp.init_std != 0 or exp.n_graphs != 1:
+        raise ValueError(
+            f"experiment {exp.name!r} cannot train its seeds stacked: it needs one graph and zero-initialised "
+            "(1, 1) disentangled models (chain, icl, random, small_tree)"
+        )
+    cfg = replace(exp.config(scale, seeds[0], str(device), **(overrides or {})), prefetch=False)
+    task = build_task(exp, device)
+    stack = SeedsTask(task, seeds)
+    model = StackedDisentangledTransformer(len(seeds), exp.S, exp.T)
+    test = draw_test_set(stack, cfg, device)
+    res, seconds, resumed_at = _train_run(
+        model, stack, cfg, test, checkpoint, resume, stop_after, stacked_metrics(stack), progress, desc
+    )
+    runs: list[dict] = []
+    for k, seed in enumerate(seeds):
+        history = [{key: (v[k] if isinstance(v, list) else v) for key, v in rec.items()} for rec in res.history]
+        run = _summarise(
+            exp,
+            scale,
+            replace(cfg, seed=seed),
+            task,
+            model.unstack(k),
+            (test[0][k], test[1][k]),
+            history,
+            seconds / len(seeds),  # each run's share
+            resumed_at,
+            bayes_draws,
+            baselines=runs[0]["baselines"] if runs else None,
+        )
+        runs.append(run)
+    return runs
+
+
+def _mean_sd(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "sd": float(np.std(values)), "values": [float(v) for v in values]}
+
+
 def run_experiment(
     name: str,
     scale: str = "book",
@@ -553,6 +607,7 @@ def run_experiment(
     resume: bool = False,
     stop_after: int | None = None,
     stacked: bool | None = None,
+    seeds: int | None = None,
 ) -> dict:
     """Run a named experiment; with ``out`` write ``out/NAME/result.json`` (atomically) and figures.
 
@@ -561,7 +616,10 @@ def run_experiment(
     experiment's for the scale); ``train_overrides`` replaces entries of the scale's training settings
     (``TrainConfig`` fields, e.g. ``{"optimizer": "sgd", "lr": 10.0}``). All three are recorded in the
     result's configuration. With ``out``, each run checkpoints under ``out/NAME/`` about
-    ``CHECKPOINTS_PER_RUN`` times; ``resume=True`` continues from those checkpoints (a run without one
+    ``CHECKPOINTS_PER_RUN`` times; ``seeds=R`` trains the seeds ``seed, seed+1, …, seed+R-1`` as one stacked run
+    (each equal to its separate run to float rounding) and returns ``{"runs": [one result per seed], "over_seeds":
+    mean ± sd of the final numbers}``, written as ``out/NAME/seed_K/result.json`` and ``out/NAME/seeds.json``;
+    ``resume=True`` continues from those checkpoints (a run without one
     starts afresh) and ends with exactly the result of an uninterrupted run on the same device; the
     result says at which step each run was resumed (``resumed_at_step``, ``None`` if it was not).
     ``stop_after`` stops every run after that many steps (to simulate an interruption; no result file
@@ -590,6 +648,10 @@ def run_experiment(
         raise ValueError(f"stacked must be True, False or None, got stacked={stacked!r}")
     if stacked and exp.n_graphs == 1:
         raise ValueError(f"stacked=True needs a many-graph experiment; {name!r} has one graph")
+    if seeds is not None:
+        seeds = check_positive_int("seeds", seeds, "the number of seeds trained as one stacked run")
+        if exp.n_graphs > 1:
+            raise ValueError(f"seeds applies to one-graph experiments; {name!r} has {exp.n_graphs} graphs")
     dev = resolve_device(device)
     out_dir = None
     if out is not None:
@@ -604,6 +666,22 @@ def run_experiment(
     runs = []
     if stop_after is not None:
         stop_after = check_positive_int("stop_after", stop_after, "the steps before a simulated interruption")
+    if seeds is not None:
+        return _seeds_result(
+            exp,
+            scale,
+            list(range(seed, seed + seeds)),
+            dev,
+            cfg,
+            out_dir,
+            progress,
+            figures,
+            bayes_draws,
+            overrides,
+            resume,
+            stop_after,
+            t0,
+        )
     if stacked:
         ckpt = None if out_dir is None else out_dir / "checkpoint.pt"
         desc = f"{name} [{scale}] {n_graphs} graphs stacked"
@@ -685,3 +763,67 @@ def run_experiment(
     else:
         result["models"] = models
     return result
+
+
+def _result_head(
+    exp: Experiment, scale: str, seed: int, dev: torch.device, cfg: TrainConfig, n_graphs: int, bayes_draws: int
+) -> dict:
+    return {
+        "experiment": exp.name,
+        "figure": exp.figure,
+        "description": exp.description,
+        "scale": scale,
+        "seed": seed,
+        "device": str(dev),
+        "device_name": _device_name(dev),
+        "versions": _versions(),
+        "git_commit": _git_commit(),
+        "config": run_config(exp, replace(cfg, seed=seed), n_graphs, bayes_draws),
+    }
+
+
+def _seeds_result(
+    exp, scale, seeds, dev, cfg, out_dir, progress, figures, bayes_draws, overrides, resume, stop_after, t0
+) -> dict:
+    """``run_experiment(..., seeds=R)``: the stacked seeds run, one result per seed (each shaped as a separate
+    run's) and the mean ± sd over seeds of the final loss, the gap to the estimator and the attention on the
+    parent."""
+    desc = f"{exp.name} [{scale}] {len(seeds)} seeds stacked"
+    ckpt = None if out_dir is None else out_dir / "checkpoint.pt"
+    runs = _run_seeds(exp, scale, seeds, dev, progress, desc, bayes_draws, overrides, ckpt, resume, stop_after)
+    wall = time.perf_counter() - t0
+    results, models = [], []
+    for seed, run in zip(seeds, runs):
+        models.append(run.pop("model"))
+        r = {**_result_head(exp, scale, seed, dev, cfg, 1, bayes_draws), "wall_time_s": wall / len(seeds)}
+        r.update(run, trained_as=f"stacked with seeds {seeds[0]}…{seeds[-1]}", final=dict(run["final"]))
+        results.append(r)
+    over = {
+        "test_loss": _mean_sd([r["final"]["test_loss"] for r in results]),
+        "gap_to_estimator": _mean_sd([r["gap_to_estimator"] for r in results]),
+        "attn_on_parent": _mean_sd([r["final"]["attn_on_parent"] for r in results]),
+        "block_attn_on_parent": _mean_sd([r["block_attn_on_parent"] for r in results]),
+        "parent_recovered": _mean_sd([r["final"]["parent_recovered"] for r in results]),
+    }
+    summary = {
+        "experiment": exp.name,
+        "scale": scale,
+        "seeds": seeds,
+        "device": str(dev),
+        "device_name": _device_name(dev),
+        "wall_time_s": wall,
+        "over_seeds": over,
+        "sd": "population (ddof 0), over the seeds",
+    }
+    if out_dir is not None and stop_after is None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for seed, r in zip(seeds, results):
+            atomic_write_json(r, out_dir / f"seed_{seed}" / "result.json")
+            if figures:
+                from .plots import experiment_figures
+
+                experiment_figures(r, out_dir / f"seed_{seed}")
+        atomic_write_json(summary, out_dir / "seeds.json")
+    for r, m in zip(results, models):
+        r["model"] = m
+    return {**summary, "runs": results}

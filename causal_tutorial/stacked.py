@@ -15,6 +15,10 @@ launching them, not the arithmetic, sets the pace. Here the twenty runs become o
   every graph receives exactly the gradient of its own run. SGD and AdamW act entry by entry, so
   one optimiser step is ``G`` separate steps.
 
+The same holds for **seeds**: :class:`SeedsTask` stacks ``R`` runs of one graph whose batches come each from its
+own generator (:class:`GeneratorSet`, seeded like ``R`` separate runs), so run ``k`` draws exactly the batches
+of a separate run with seed ``seeds[k]`` (``python -m causal_tutorial run NAME --seeds R``).
+
 ``tests/test_stacked.py`` checks that the stacked run equals the separate runs (batches exactly,
 parameters and histories to float rounding) and ``benchmarks/bench_stacked.py`` measures the speed-up.
 """
@@ -28,13 +32,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import _fastpath
-from .checks import check_positive_int, generator_or_default, token_values_out_of_range
+from .checks import check_positive_int, generator_or_default, make_generator, token_values_out_of_range
 from .estimators import soft_cross_entropy_from_logits
 from .models import DisentangledTransformer
 from .priors import normalise_rows_, start_gamma
 from .tasks import SingleParentTask, _chunks, _cumulative
 
-__all__ = ["StackedTask", "StackedBatch", "StackedDisentangledTransformer", "stacked_metrics"]
+__all__ = [
+    "StackedTask",
+    "StackedBatch",
+    "GeneratorSet",
+    "SeedsTask",
+    "StackedDisentangledTransformer",
+    "stacked_metrics",
+]
 
 #: Sequences per graph evaluated at once without gradients (``G·EVAL_CHUNK`` attention maps in memory).
 EVAL_CHUNK = 8192
@@ -130,6 +141,65 @@ class StackedTask:
             tok[i] = torch.where(self._root[i], root, child)
         tok[T - 1] = query
         return tok.permute(1, 2, 0).contiguous()
+
+
+class GeneratorSet:
+    """One generator per run, used as one: :meth:`get_state` is every generator's state stacked ``(R, …)`` and
+    :meth:`set_state` restores them, so a checkpoint holds them all (:func:`causal_tutorial.training.train`)."""
+
+    def __init__(self, seeds: Sequence[int], device):
+        self.generators = [make_generator(s, device) for s in seeds]
+        self.device = self.generators[0].device
+
+    def get_state(self) -> torch.Tensor:
+        return torch.stack([g.get_state() for g in self.generators])
+
+    def set_state(self, state: torch.Tensor) -> None:
+        if state.shape[0] != len(self.generators):
+            raise ValueError(f"a state for {state.shape[0]} generators cannot restore {len(self.generators)}")
+        for g, st in zip(self.generators, state):
+            g.set_state(st.clone())  # its own storage: set_state reads a byte tensor from its start
+
+
+class SeedsTask:
+    """``R`` runs of one task, one per seed: ``sample(n, generators)`` draws ``(R, n, T)`` tokens and ``(R, n, S)``
+    labels, run ``k``'s exactly ``task.sample(n, generator seeded with seeds[k])`` in turn.
+
+    :meth:`make_generator` gives the :class:`GeneratorSet` the training loop draws with. With one plain
+    generator (the test set: every separate run draws the same one, from ``test_seed``) the one batch is shared
+    by all the runs."""
+
+    def __init__(self, task: SingleParentTask, seeds: Sequence[int]):
+        if not isinstance(task, SingleParentTask):
+            raise TypeError(f"task must be a SingleParentTask, got {type(task).__name__}")
+        seeds = list(seeds)
+        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
+            raise ValueError(f"seeds must be a non-empty list of ints, got {seeds!r}")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must differ from each other, got {seeds!r}")
+        self.task, self.seeds = task, seeds
+        self.tasks = [task] * len(seeds)  # what stacked_metrics reads: run k's task
+        self.G, self.S, self.T, self.alpha, self.device = len(seeds), task.S, task.T, task.alpha, task.device
+
+    @property
+    def kind(self) -> str:
+        return "seeds"
+
+    def describe(self) -> dict:
+        return {**self.task.describe(), "seeds": list(self.seeds)}
+
+    def make_generator(self, seed: int, device) -> GeneratorSet:
+        """The runs' generators (``seed`` is the first run's, recorded in the configuration)."""
+        if seed != self.seeds[0]:
+            raise ValueError(f"the configuration's seed ({seed}) must be the first run's, {self.seeds[0]}")
+        return GeneratorSet(self.seeds, device)
+
+    def sample(self, n: int, generator: GeneratorSet | torch.Generator | None = None) -> StackedBatch:
+        if isinstance(generator, GeneratorSet):
+            parts = [self.task.sample(n, g) for g in generator.generators]
+            return StackedBatch(torch.stack([b.tokens for b in parts]), torch.stack([b.labels for b in parts]))
+        b = self.task.sample(n, generator)
+        return StackedBatch(b.tokens.expand(self.G, -1, -1), b.labels.expand(self.G, -1, -1))
 
 
 class StackedDisentangledTransformer(nn.Module):
@@ -246,7 +316,7 @@ class StackedDisentangledTransformer(nn.Module):
         return soft_cross_entropy_from_logits(self(tokens), labels, reduction="none")  # (G, n)
 
 
-def stacked_metrics(task: StackedTask, n_sequences: int = 1024):
+def stacked_metrics(task: StackedTask | SeedsTask, n_sequences: int = 1024):
     """The evaluation callback for a stacked run: each graph's
     :func:`~causal_tutorial.analysis.attention_on_parents`, as lists over graphs."""
     from .analysis import attention_on_parents

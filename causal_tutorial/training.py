@@ -376,7 +376,12 @@ def train(
         raise ValueError(f"the model (S={model.S}, T={model.T}) does not match the task (S={task.S}, T={task.T})")
     model.to(device)
     test = draw_test_set(task, config, device) if test_set is None else test_set
-    gen = make_generator(config.seed, device)
+    # one generator, or one per run for a task that stacks runs of several seeds (causal_tutorial.stacked.SeedsTask)
+    gen = (
+        task.make_generator(config.seed, device)
+        if hasattr(task, "make_generator")
+        else make_generator(config.seed, device)
+    )
     callbacks: list[Callback] = []
     if callback is not None:
         callbacks = list(callback) if isinstance(callback, (list, tuple)) else [callback]  # type: ignore[list-item]
