@@ -10,7 +10,7 @@
 #
 # DEVICE (cuda), SCALE (paper), RUNS (the order below), BUDGET_S (seconds from the start after which
 # no run starts and a running one is stopped; 480 by default, leaving room in a 600 s call), TESTS (the pytest
-# arguments), BENCH_ARGS (e.g. --quick).
+# arguments), BENCH_ARGS (e.g. --quick), SEEDS ("NAME N": N seeds of NAME as one stacked run, after RUNS).
 set -u
 DEST=${1:-${OUT:-/tmp/device_out}}
 OUT=$(mktemp -d)
@@ -58,7 +58,17 @@ print(line + (f\", estimator {b['estimator']:.4f}\" if 'estimator' in b else '')
     note "$NAME (rc $rc, $(elapsed) s): no result (stopped at the budget or failed; see $NAME.log)"
   fi
 done
-rm -f "$OUT"/paper/*/checkpoint*.pt  # partial state, not a result
+# Many seeds of one experiment as one stacked run (SEEDS="chain 16"), if the budget allows.
+if [ -n "${SEEDS:-}" ]; then
+  set -- $SEEDS
+  left=$(( BUDGET_S - $(elapsed) ))
+  if [ "$left" -lt 20 ]; then note "$1 x $2 seeds: not started ($left s of the budget left)"; else
+    timeout "$left" "$PY" -m causal_tutorial run "$1" --scale "$SCALE" --device "$DEVICE" --seed 0 --seeds "$2" \
+      --out "$OUT/seeds" --resume --no-figures > "$OUT/seeds_$1.log" 2>&1
+    note "$1 x $2 seeds (rc $?, $(elapsed) s): $(tail -6 "$OUT/seeds_$1.log" | tr '\n' ' ')"
+  fi
+fi
+rm -f "$OUT"/paper/*/checkpoint*.pt "$OUT"/seeds/*/checkpoint*.pt  # partial state, not a result
 mkdir -p "$DEST"
 tar czf "$DEST/device_out.tar.gz" -C "$OUT" .
 cp "$summary" "$DEST/summary.txt"
