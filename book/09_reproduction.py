@@ -243,6 +243,10 @@ assert own.loc["icl", "where it stops"] == "at the estimator line"
 assert own.loc["random", "where it stops"] == "between the estimator line and the read-out floor"
 assert own.loc["standard", "where it stops"].startswith("at the estimator line")
 assert (own[["− Bayes"]].dropna() > 0).all().all(), "no run beats the Bayes floor"
+assert -0.035 < own.loc["icl", "− read-out floor"] < -0.02, "icl: about three hundredths below the read-out floor"
+assert -0.015 < own.loc["chain", "− read-out floor"] < 0, "the chain: about a hundredth below the read-out floor"
+assert abs(own.loc["random", "− read-out floor"]) < own.loc["random", "− estimator"], "random: nearer the floor"
+assert 0 < own.loc["multiparent", "− estimator"] < 0.03, "multi-parent: a little above its k-gram line"
 
 # %% [markdown]
 # The in-context pairs graph reaches the estimator line and so passes below the read-out floor by about
