@@ -312,8 +312,9 @@ def stationary_distribution(P: torch.Tensor, method: str = "gth") -> torch.Tenso
     Chapter 1 ("In-context Markov chains") explains both methods. ``method="gth"`` (the default;
     ``"auto"`` is the same): the GTH elimination in ``P``'s dtype (float32 or float64; others are
     computed in float32), accurate to the working precision even for nearly reducible chains.
-    ``method="solve"``: the textbook way, one batched float64 LU solve of ``(I - Pᵀ + 𝟙𝟙ᵀ) μ = 𝟙``
-    (kept for comparison; it loses small entries of ``μ`` to cancellation). Returned in ``P``'s dtype.
+    ``method="solve"``: the textbook way, one batched float64 LU solve of ``(I - Pᵀ + J) μ = 1`` (``J`` the
+    all-ones matrix, ``1`` the all-ones vector; kept for comparison, it loses small entries of ``μ`` to
+    cancellation). Returned in ``P``'s dtype.
     """
     if not isinstance(P, torch.Tensor):
         raise TypeError(f"P must be a torch.Tensor, got {type(P).__name__}")
