@@ -28,7 +28,7 @@
 # **Prerequisites** chapters 4 and 6–8, whose book-scale runs these repeat at full size.
 #
 # **Time** about 20 minutes to read; the page reads the stored paper-scale results and trains every
-# experiment once more at the book scale (about three minutes on a 2-core laptop CPU).
+# experiment once more at the book scale (about two minutes on a 2-core laptop CPU).
 # ```
 #
 # Every chapter trains at the *book scale*, small enough for a laptop minute. This page collects the
