@@ -508,36 +508,23 @@ def _run_stacked(
     (:mod:`causal_tutorial.stacked`): the runs of :func:`_run_one` for graphs ``0 … n_graphs-1``, to
     float rounding, in one training loop. Sampling runs in the loop (``prefetch=False``): the
     stacked step is large enough to use both cores, and the shared draws are cheap."""
-    if exp.model != "disentangled" or tuple(exp.heads) != (1, 1) or exp.init_std != 0 or exp.family == "multi":
-        raise ValueError(
-            f"experiment {exp.name!r} cannot be stacked: it needs zero-initialised (1, 1) disentangled models"
-        )
-    cfg = replace(exp.config(scale, seed, str(device), **(overrides or {})), prefetch=False)
+    _check_stackable(exp, "be stacked", exp.family != "multi")
     tasks = [build_task(exp, device, k) for k in range(n_graphs)]
-    stack = StackedTask(tasks)
-    model = StackedDisentangledTransformer(n_graphs, exp.S, exp.T)
-    test = draw_test_set(stack, cfg, device)
-    res, seconds, resumed_at = _train_run(
-        model, stack, cfg, test, checkpoint, resume, stop_after, stacked_metrics(stack), progress, desc
+    cfg = replace(exp.config(scale, seed, str(device), **(overrides or {})), prefetch=False)
+    return _train_stack(
+        exp,
+        scale,
+        StackedTask(tasks),
+        tasks,
+        [cfg] * n_graphs,
+        progress,
+        desc,
+        bayes_draws,
+        checkpoint,
+        resume,
+        stop_after,
+        shared_baselines=False,
     )
-    train_time = seconds / n_graphs  # each graph's share
-    runs = []
-    for g, task in enumerate(tasks):
-        history = [{k: (v[g] if isinstance(v, list) else v) for k, v in rec.items()} for rec in res.history]
-        run = _summarise(
-            exp,
-            scale,
-            cfg,
-            task,
-            model.unstack(g),
-            (test[0][g], test[1][g]),
-            history,
-            train_time,
-            resumed_at,
-            bayes_draws,
-        )
-        runs.append(run)
-    return runs
 
 
 def _run_seeds(
@@ -556,34 +543,69 @@ def _run_seeds(
     """One experiment run once per seed, the runs trained as one stacked model
     (:class:`~causal_tutorial.stacked.SeedsTask`): run ``k`` is :func:`_run_one` with seed ``seeds[k]``, to float
     rounding. They share the test set (every separate run draws it from ``test_seed``) and so its baselines."""
-    if exp.model != "disentangled" or tuple(exp.heads) != (1, 1) or exp.init_std != 0 or exp.n_graphs != 1:
-        raise ValueError(
-            f"experiment {exp.name!r} cannot train its seeds stacked: it needs one graph and zero-initialised "
-            "(1, 1) disentangled models (chain, icl, random, small_tree)"
-        )
-    cfg = replace(exp.config(scale, seeds[0], str(device), **(overrides or {})), prefetch=False)
+    _check_stackable(exp, "train its seeds stacked", exp.n_graphs == 1)
     task = build_task(exp, device)
-    stack = SeedsTask(task, seeds)
-    model = StackedDisentangledTransformer(len(seeds), exp.S, exp.T)
-    test = draw_test_set(stack, cfg, device)
+    cfg = replace(exp.config(scale, seeds[0], str(device), **(overrides or {})), prefetch=False)
+    return _train_stack(
+        exp,
+        scale,
+        SeedsTask(task, seeds),
+        [task] * len(seeds),
+        [replace(cfg, seed=s) for s in seeds],
+        progress,
+        desc,
+        bayes_draws,
+        checkpoint,
+        resume,
+        stop_after,
+        shared_baselines=True,
+    )
+
+
+def _check_stackable(exp: Experiment, what: str, also: bool) -> None:
+    if exp.model != "disentangled" or tuple(exp.heads) != (1, 1) or exp.init_std != 0 or not also:
+        raise ValueError(
+            f"experiment {exp.name!r} cannot {what}: it needs zero-initialised (1, 1) disentangled models"
+            + (" and one graph (chain, icl, random, small_tree)" if what.endswith("seeds stacked") else "")
+        )
+
+
+def _train_stack(
+    exp: Experiment,
+    scale: str,
+    stack,
+    tasks: list,
+    cfgs: list[TrainConfig],
+    progress,
+    desc: str,
+    bayes_draws: int | None,
+    checkpoint: Path | None,
+    resume: bool,
+    stop_after: int | None,
+    shared_baselines: bool,
+) -> list[dict]:
+    """Train the stacked runs of ``stack`` (run ``k`` on ``tasks[k]`` with settings ``cfgs[k]``; the loop runs with
+    ``cfgs[0]``) as one model and split the result into each run's part (:func:`_summarise`)."""
+    model = StackedDisentangledTransformer(len(tasks), exp.S, exp.T)
+    test = draw_test_set(stack, cfgs[0], cfgs[0].device)
     res, seconds, resumed_at = _train_run(
-        model, stack, cfg, test, checkpoint, resume, stop_after, stacked_metrics(stack), progress, desc
+        model, stack, cfgs[0], test, checkpoint, resume, stop_after, stacked_metrics(stack), progress, desc
     )
     runs: list[dict] = []
-    for k, seed in enumerate(seeds):
+    for k, (task, cfg) in enumerate(zip(tasks, cfgs)):
         history = [{key: (v[k] if isinstance(v, list) else v) for key, v in rec.items()} for rec in res.history]
         run = _summarise(
             exp,
             scale,
-            replace(cfg, seed=seed),
+            cfg,
             task,
             model.unstack(k),
             (test[0][k], test[1][k]),
             history,
-            seconds / len(seeds),  # each run's share
+            seconds / len(tasks),  # each run's share
             resumed_at,
             bayes_draws,
-            baselines=runs[0]["baselines"] if runs else None,
+            baselines=runs[0]["baselines"] if shared_baselines and runs else None,
         )
         runs.append(run)
     return runs
