@@ -144,8 +144,8 @@ class StackedTask:
 
 
 class GeneratorSet:
-    """One generator per run, used as one: :meth:`get_state` is every generator's state stacked ``(R, …)`` and
-    :meth:`set_state` restores them, so a checkpoint holds them all (:func:`causal_tutorial.training.train`)."""
+    """One generator per run, used as one: ``get_state()`` is every generator's state stacked ``(R, …)`` and
+    ``set_state(state)`` restores them, so a checkpoint holds them all (:func:`causal_tutorial.training.train`)."""
 
     def __init__(self, seeds: Sequence[int], device):
         self.generators = [make_generator(s, device) for s in seeds]
