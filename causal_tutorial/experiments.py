@@ -527,41 +527,6 @@ def _run_stacked(
     )
 
 
-def _run_seeds(
-    exp: Experiment,
-    scale: str,
-    seeds: list[int],
-    device: torch.device,
-    progress,
-    desc: str,
-    bayes_draws: int | None = None,
-    overrides: dict | None = None,
-    checkpoint: Path | None = None,
-    resume: bool = False,
-    stop_after: int | None = None,
-) -> list[dict]:
-    """One experiment run once per seed, the runs trained as one stacked model
-    (:class:`~causal_tutorial.stacked.SeedsTask`): run ``k`` is :func:`_run_one` with seed ``seeds[k]``, to float
-    rounding. They share the test set (every separate run draws it from ``test_seed``) and so its baselines."""
-    _check_stackable(exp, "train its seeds stacked", exp.n_graphs == 1)
-    task = build_task(exp, device)
-    cfg = replace(exp.config(scale, seeds[0], str(device), **(overrides or {})), prefetch=False)
-    return _train_stack(
-        exp,
-        scale,
-        SeedsTask(task, seeds),
-        [task] * len(seeds),
-        [replace(cfg, seed=s) for s in seeds],
-        progress,
-        desc,
-        bayes_draws,
-        checkpoint,
-        resume,
-        stop_after,
-        shared_baselines=True,
-    )
-
-
 def _check_stackable(exp: Experiment, what: str, also: bool) -> None:
     if exp.model != "disentangled" or tuple(exp.heads) != (1, 1) or exp.init_std != 0 or not also:
         raise ValueError(
@@ -812,7 +777,16 @@ def _seeds_result(
     parent."""
     desc = f"{exp.name} [{scale}] {len(seeds)} seeds stacked"
     ckpt = None if out_dir is None else out_dir / "checkpoint.pt"
-    runs = _run_seeds(exp, scale, seeds, dev, progress, desc, bayes_draws, overrides, ckpt, resume, stop_after)
+    # run k is _run_one with seed seeds[k], to float rounding; the runs share the test set (every separate run draws
+    # it from test_seed) and so its baselines
+    _check_stackable(exp, "train its seeds stacked", exp.n_graphs == 1)
+    task = build_task(exp, dev)
+    base = replace(exp.config(scale, seeds[0], str(dev), **(overrides or {})), prefetch=False)
+    cfgs = [replace(base, seed=s) for s in seeds]
+    stack, tasks = SeedsTask(task, seeds), [task] * len(seeds)
+    runs = _train_stack(
+        exp, scale, stack, tasks, cfgs, progress, desc, bayes_draws, ckpt, resume, stop_after, shared_baselines=True
+    )
     wall = time.perf_counter() - t0
     results, models = [], []
     for seed, run in zip(seeds, runs):
