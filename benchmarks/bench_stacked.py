@@ -8,7 +8,7 @@ the steps dominate), measured round by round in one run:
 
 * **separate**: twenty ``train`` calls one after another (what ``run_experiment("forests",
   stacked=False)`` does), batches drawn in the background thread (the CPU default);
-* **stacked**: one ``train`` call of :class:`causal_tutorial.stacked.StackedDisentangledTransformer`
+* **stacked**: one ``train`` call of the one model with a run axis (``DisentangledTransformer(S, T, runs=G)``)
   on :class:`causal_tutorial.stacked.StackedTask`, batches drawn in the loop (what
   ``run_experiment("forests")`` does), and, for reference, with the background thread.
 
@@ -35,7 +35,7 @@ import common  # noqa: E402  (benchmarks/common.py: environment, timing, JSON)
 
 from causal_tutorial.experiments import EXPERIMENTS, build_task  # noqa: E402
 from causal_tutorial.models import DisentangledTransformer, retain_freed_memory  # noqa: E402
-from causal_tutorial.stacked import StackedDisentangledTransformer, StackedTask  # noqa: E402
+from causal_tutorial.stacked import StackedTask  # noqa: E402
 from causal_tutorial.training import TrainConfig, train  # noqa: E402
 
 G = 20
@@ -67,7 +67,7 @@ def _variants(steps: int) -> dict:
 
     def stacked(prefetch: bool):
         return lambda: train(
-            StackedDisentangledTransformer(G, exp.S, exp.T), stack, _config(steps, prefetch), progress=False
+            DisentangledTransformer(exp.S, exp.T, runs=G), stack, _config(steps, prefetch), progress=False
         )
 
     return {"separate": separate, "stacked": stacked(False), "stacked, background sampling": stacked(True)}
@@ -83,7 +83,7 @@ def _anatomy(rounds: int) -> dict:
     big = tasks[0].sample(G * 1024, gen)
     many = stack.sample(1024, gen)
     model = DisentangledTransformer(exp.S, exp.T)
-    stacked = StackedDisentangledTransformer(G, exp.S, exp.T)
+    stacked = DisentangledTransformer(exp.S, exp.T, runs=G)
     with torch.no_grad():
         for p in [*model.parameters(), *stacked.parameters()]:
             p.normal_(0, 0.3, generator=torch.Generator().manual_seed(1))

@@ -9,10 +9,9 @@ private: ``DisentangledTransformer.forward`` and ``DisentangledTransformer.loss`
 reads the model's parameters through one accessor, ``model._fast_parameters()`` (``(heads, W, A)``),
 nothing else of the model:
 
-* **Two-layer models** (every experiment of the paper: heads ``(1, 1)`` and ``(2, 1)``) go
-  through :class:`TwoLayerLogits` / :class:`TwoLayerLoss`, autograd functions with a
-  hand-derived backward pass.
-* Other depths go through :func:`logits_autograd`, a shorter autograd graph.
+**two-layer models** (every experiment of the paper: heads ``(1, 1)`` and ``(2, 1)``), with or without a run
+axis, go through :class:`TwoLayerLogits` / :class:`TwoLayerLoss`, autograd functions with a hand-derived
+backward pass. Other depths have no fast path: the model computes them the readable way.
 
 Notation (chapter 3's; one sequence; ``Q = T-1`` the query position; layer-1 head ``h`` has
 attention ``P_h (T, T)``, layer-2 head ``k`` the query's attention ``a_k (T,)``).
@@ -68,32 +67,26 @@ _MAX_TABLE_SPREAD = 60.0
 
 
 def fast_logits(model, tokens: torch.Tensor) -> torch.Tensor:
-    """Logits ``(n, S)`` at the last position: the same function as ``model.forward_plain`` (chapter 4).
+    """Logits ``(n, S)`` at the last position of a two-layer model: the same function as ``model.forward_plain``
+    (chapter 4). With a run axis (``model.runs = R``) tokens ``(R, n, T)`` give logits ``(R, n, S)``.
 
     ``tokens`` are not checked here (``DisentangledTransformer.forward`` checks them).
     """
     heads, W, A = model._fast_parameters()
-    if W.dim() == 3:  # G stacked models: tokens (G, n, T) → logits (G, n, S)
-        G, n, T = tokens.shape
-        return TwoLayerLogits.apply(tokens.reshape(G * n, T), heads[0], G, W, *A).view(G, n, -1)
-    if len(heads) == 2:
+    if model.runs is None:
         return TwoLayerLogits.apply(tokens, heads[0], 0, W, *A)
-    return logits_autograd(heads, W, A, tokens)
+    R, n, T = tokens.shape
+    return TwoLayerLogits.apply(tokens.reshape(R * n, T), heads[0], R, W, *A).view(R, n, -1)
 
 
 def fast_loss(model, tokens: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean soft-label cross-entropy ``−(1/n) Σ_n Σ_s y_ns log softmax(logits)_ns``, with autograd (chapter 4).
-
-    Two-layer models fuse the loss into :class:`TwoLayerLoss`; others use :func:`logits_autograd`.
-    """
+    """Mean soft-label cross-entropy ``−(1/n) Σ_n Σ_s y_ns log softmax(logits)_ns`` of a two-layer model, with
+    autograd (chapter 4), fused into :class:`TwoLayerLoss`; with a run axis one mean per run, ``(R,)``."""
     heads, W, A = model._fast_parameters()
-    if W.dim() == 3:  # G stacked models: one mean per model, (G,)
-        G, n, T = tokens.shape
-        return TwoLayerLoss.apply(tokens.reshape(G * n, T), labels.reshape(G * n, -1), heads[0], G, W, *A)
-    if len(heads) == 2:
+    if model.runs is None:
         return TwoLayerLoss.apply(tokens, labels, heads[0], 0, W, *A)
-    logp = torch.log_softmax(logits_autograd(heads, W, A, tokens), dim=-1)
-    return -(labels * logp).sum() / tokens.shape[0]
+    R, n, T = tokens.shape
+    return TwoLayerLoss.apply(tokens.reshape(R * n, T), labels.reshape(R * n, -1), heads[0], R, W, *A)
 
 
 @functools.cache
@@ -169,22 +162,22 @@ def _mm_wide(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.mm(y.t(), x.t()).t()
 
 
-# -- a leading graph axis (stacked models, causal_tutorial.stacked) --------------------------------
-# With ``graphs = G > 0`` the batch is ``G`` equal blocks of sequences, block ``g`` read by graph
-# ``g``'s parameters (``(G, a, b)``); ``graphs = 0`` is one model (``(a, b)``), computed as before.
-def _per_graph_mm(x: torch.Tensor, M: torch.Tensor, graphs: int, wide: bool = False) -> torch.Tensor:
-    """``x @ M`` block by block: ``x (G·n, a)``, ``M (G, a, b)`` → ``(G·n, b)`` (``M (a, b)`` when ``graphs = 0``)."""
-    if not graphs:
+# -- a leading run axis (a model built with runs=R: seeds, graphs) --------------------------------
+# With ``runs = G > 0`` the batch is ``G`` equal blocks of sequences, block ``g`` read by run
+# ``g``'s parameters (``(G, a, b)``); ``runs = 0`` is one model (``(a, b)``), computed as before.
+def _per_run_mm(x: torch.Tensor, M: torch.Tensor, runs: int, wide: bool = False) -> torch.Tensor:
+    """``x @ M`` block by block: ``x (G·n, a)``, ``M (G, a, b)`` → ``(G·n, b)`` (``M (a, b)`` when ``runs = 0``)."""
+    if not runs:
         return _mm_wide(x, M) if wide else x @ M
-    xg = x.reshape(graphs, -1, x.shape[-1])
+    xg = x.reshape(runs, -1, x.shape[-1])
     if wide:
         return torch.bmm(M.transpose(1, 2), xg.transpose(1, 2)).transpose(1, 2).reshape(-1, M.shape[-1])
     return torch.bmm(xg, M).reshape(-1, M.shape[-1])
 
 
-def _per_graph_tmm(x: torch.Tensor, y: torch.Tensor, graphs: int) -> torch.Tensor:
+def _per_run_tmm(x: torch.Tensor, y: torch.Tensor, runs: int) -> torch.Tensor:
     """``xᵀ y`` summed within each block: ``x (G·n, a)``, ``y (G·n, b)`` → ``(G, a, b)``."""
-    return torch.bmm(x.reshape(graphs, -1, x.shape[-1]).transpose(1, 2), y.reshape(graphs, -1, y.shape[-1]))
+    return torch.bmm(x.reshape(runs, -1, x.shape[-1]).transpose(1, 2), y.reshape(runs, -1, y.shape[-1]))
 
 
 # -- layer 1 ------------------------------------------------------------------------------------
@@ -194,8 +187,8 @@ def layer1_tables(A: torch.Tensor, S: int, T: int) -> tuple[torch.Tensor, torch.
 
     Row ``a·T + i`` belongs to a query holding token ``a`` at position ``i``; its score on key
     ``j`` is ``F[row, s_j] + G[row, j]``.
-    With a leading graph axis, ``A (G, S+T, S+T)``, the tables are ``(G·S·T, S)`` and ``(G·S·T, T)``:
-    graph ``g``'s rows follow graph ``g-1``'s.
+    With a leading run axis, ``A (G, S+T, S+T)``, the tables are ``(G·S·T, S)`` and ``(G·S·T, T)``:
+    run ``g``'s rows follow run ``g-1``'s.
     """
     above = _constants(S, T, A.device, A.dtype)[1]
     F = (A[..., :S, :S].unsqueeze(-2) + A[..., S:, :S].unsqueeze(-3)).reshape(-1, S)
@@ -234,23 +227,23 @@ def _layer1_attention(A: torch.Tensor, tokens: torch.Tensor, rows: torch.Tensor,
 
 
 def _layer1_grad(
-    dP: torch.Tensor, P: torch.Tensor, tokens: torch.Tensor, E: torch.Tensor, S: int, graphs: int = 0
+    dP: torch.Tensor, P: torch.Tensor, tokens: torch.Tensor, E: torch.Tensor, S: int, runs: int = 0
 ) -> torch.Tensor:
     """``∂L/∂A1`` of one head from ``dP = ∂L/∂P − ρ 1ᵀ`` (``(n, T, T)``; overwritten).
 
     The scores' gradient is ``dS = P ∘ dP`` and ``∂L/∂A1 = Σ_n X̃ᵀ dS X̃`` with ``X̃ = [E | I]``.
     With ``B = [dS E | dS]`` (``(n, T, S+T)``), one matrix product per query position ``i`` over
     the batch gives ``D[i, a, :] = Σ_n E[n, i, a] B[n, i, :]``; its sums over ``i`` and over ``a``
-    are the token rows and the position rows of ``∂L/∂A1`` (per graph when ``graphs > 0``).
+    are the token rows and the position rows of ``∂L/∂A1`` (per run when ``runs > 0``).
     """
     n, T, _ = P.shape
     dS = dP.mul_(P)
     B = torch.empty(n, T, S + T, dtype=P.dtype, device=P.device)
     B[..., S:] = dS
     B[..., :S].zero_().scatter_add_(2, tokens.unsqueeze(1).expand(n, T, T), dS)  # dS E
-    if graphs:  # graph by graph: each block is contiguous, so no copy is made
-        m = n // graphs
-        return torch.stack([_layer1_grad_sums(E[g * m : (g + 1) * m], B[g * m : (g + 1) * m]) for g in range(graphs)])
+    if runs:  # run by run: each block is contiguous, so no copy is made
+        m = n // runs
+        return torch.stack([_layer1_grad_sums(E[g * m : (g + 1) * m], B[g * m : (g + 1) * m]) for g in range(runs)])
     return _layer1_grad_sums(E, B)
 
 
@@ -261,9 +254,9 @@ def _layer1_grad_sums(E: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
 
 
 # -- two layers, hand-derived backward ------------------------------------------------------------
-def _two_layer_forward(tokens: torch.Tensor, m1: int, W: torch.Tensor, A, graphs: int = 0) -> tuple[torch.Tensor, list]:
-    """Logits of a two-layer model, and the tensors the backward pass needs (``graphs``: see
-    :func:`_per_graph_mm`; ``tokens (G·n, T)`` then, graph by graph)."""
+def _two_layer_forward(tokens: torch.Tensor, m1: int, W: torch.Tensor, A, runs: int = 0) -> tuple[torch.Tensor, list]:
+    """Logits of a two-layer model, and the tensors the backward pass needs (``runs``: see
+    :func:`_per_run_mm`; ``tokens (G·n, T)`` then, run by run)."""
     n, T = tokens.shape
     S = W.shape[-1]
     d0 = S + T
@@ -271,8 +264,8 @@ def _two_layer_forward(tokens: torch.Tensor, m1: int, W: torch.Tensor, A, graphs
     m2 = len(A) - m1
     pos, _, _, e_q = _constants(S, T, W.device, W.dtype)
     rows = tokens * T + pos  # (n, T): rows of the layer-1 tables
-    if graphs:  # graph g's tables follow graph g-1's
-        rows = rows.view(graphs, -1, T).add_((torch.arange(graphs, device=W.device) * (S * T)).view(-1, 1, 1))
+    if runs:  # run g's tables follow run g-1's
+        rows = rows.view(runs, -1, T).add_((torch.arange(runs, device=W.device) * (S * T)).view(-1, 1, 1))
         rows = rows.view(n, T)
     Ps = [_layer1_attention(A[h], tokens, rows, S) for h in range(m1)]  # each (n, T, T)
     # Y holds the weight vectors behind h2 = [h1_Q ; out_1 ; …]: block (0, 0) is e_Q (the input
@@ -285,7 +278,7 @@ def _two_layer_forward(tokens: torch.Tensor, m1: int, W: torch.Tensor, A, graphs
     hq = _embed(Y[:, 0], tokens, S, out=h2[:, 0]).view(n, K * d0)  # h1 at the query
     saved = []
     for k in range(m2):
-        bw = _embed_T(_per_graph_mm(hq, A[m1 + k], graphs).view(n, K, d0), tokens, S)  # [b ; w_1 ; …] (n, K, T)
+        bw = _embed_T(_per_run_mm(hq, A[m1 + k], runs).view(n, K, d0), tokens, S)  # [b ; w_1 ; …] (n, K, T)
         scores = bw[:, 0].clone()
         Pws = []
         for h, P in enumerate(Ps):
@@ -298,10 +291,10 @@ def _two_layer_forward(tokens: torch.Tensor, m1: int, W: torch.Tensor, A, graphs
         saved += [a, bw, *Pws]
     _embed(Y[:, 1:].reshape(n, m2 * K, T), tokens, S, out=h2[:, 1:].view(n, m2 * K, d0))
     h2 = h2.view(n, -1)
-    return _per_graph_mm(h2, W, graphs, wide=True), [tokens, W, h2, *A, *Ps, *saved]
+    return _per_run_mm(h2, W, runs, wide=True), [tokens, W, h2, *A, *Ps, *saved]
 
 
-def _two_layer_backward(saved, m1: int, g: torch.Tensor, need, graphs: int = 0) -> tuple:
+def _two_layer_backward(saved, m1: int, g: torch.Tensor, need, runs: int = 0) -> tuple:
     """Gradients ``(∂L/∂W, *∂L/∂A)`` from ``g = ∂L/∂logits``; ``need`` flags ``(W, *A)``."""
     tokens, W, h2 = saved[:3]
     n, T = tokens.shape
@@ -317,10 +310,10 @@ def _two_layer_backward(saved, m1: int, g: torch.Tensor, need, graphs: int = 0) 
     need_A1 = any(need_A[:m1])
     dW = None
     if need_W:
-        dW = _per_graph_tmm(h2, g, graphs) if graphs else _mm_wide(h2.t(), g)
+        dW = _per_run_tmm(h2, g, runs) if runs else _mm_wide(h2.t(), g)
     if not any(need_A):
         return (dW,) + (None,) * (m1 + m2)
-    gW = _per_graph_mm(g, W.transpose(-1, -2), graphs)
+    gW = _per_run_mm(g, W.transpose(-1, -2), runs)
     dY = _embed_T(gW.view(n, (1 + m2) * K, d0), tokens, S).view(n, 1 + m2, K, T)  # ∂L/∂Y, direct
     hq = h2[:, :d1]
     dhq = torch.zeros(n, d1, dtype=g.dtype, device=g.device) if need_A1 else None  # via layer 2's scores
@@ -351,9 +344,9 @@ def _two_layer_backward(saved, m1: int, g: torch.Tensor, need, graphs: int = 0) 
                 rho[h].addcmul_(ds, Pws[h])
         dv = _embed(Z, tokens, S).view(n, d1)  # ∂L/∂v
         if need_A[m1 + k]:
-            dA2[k] = _per_graph_tmm(hq, dv, graphs) if graphs else hq.t() @ dv
-        if dhq is not None and graphs:
-            dhq.add_(_per_graph_mm(dv, A[m1 + k].transpose(1, 2), graphs))
+            dA2[k] = _per_run_tmm(hq, dv, runs) if runs else hq.t() @ dv
+        if dhq is not None and runs:
+            dhq.add_(_per_run_mm(dv, A[m1 + k].transpose(1, 2), runs))
         elif dhq is not None:
             dhq.addmm_(dv, A[m1 + k].t())
     dA1: list[torch.Tensor | None] = [None] * m1
@@ -369,29 +362,29 @@ def _two_layer_backward(saved, m1: int, g: torch.Tensor, need, graphs: int = 0) 
             Vcat = torch.stack(V[h] + [torch.full_like(c, -1.0)], dim=1)  # (n, R+1, T)
             dP = torch.bmm(Ucat, Vcat)
             dP[:, T - 1] += c
-            dA1[h] = _layer1_grad(dP, P, tokens, E, S, graphs)
+            dA1[h] = _layer1_grad(dP, P, tokens, E, S, runs)
     return (dW, *dA1, *dA2)
 
 
 class TwoLayerLogits(torch.autograd.Function):
     """Logits ``(n, S)`` of a two-layer disentangled transformer with any heads ``(m1, m2)`` (chapter 4).
 
-    ``apply(tokens, m1, graphs, W, *A)`` with ``A`` the ``m1`` layer-1 matrices then the ``m2`` layer-2
-    matrices; ``graphs = 0`` for one model, ``G`` for ``G`` stacked ones (parameters ``(G, a, b)``,
-    ``tokens (G·n, T)`` graph by graph). Parameters that need no gradient (staged training) skip
+    ``apply(tokens, m1, runs, W, *A)`` with ``A`` the ``m1`` layer-1 matrices then the ``m2`` layer-2
+    matrices; ``runs = 0`` for one model, ``G`` for ``G`` runs (parameters ``(G, a, b)``,
+    ``tokens (G·n, T)`` run by run). Parameters that need no gradient (staged training) skip
     their part of the backward.
     """
 
     @staticmethod
-    def forward(ctx, tokens, m1, graphs, W, *A):
-        logits, saved = _two_layer_forward(tokens, m1, W, A, graphs)
-        ctx.m1, ctx.graphs = m1, graphs
+    def forward(ctx, tokens, m1, runs, W, *A):
+        logits, saved = _two_layer_forward(tokens, m1, W, A, runs)
+        ctx.m1, ctx.runs = m1, runs
         ctx.save_for_backward(*saved)
         return logits
 
     @staticmethod
     def backward(ctx, g):
-        grads = _two_layer_backward(ctx.saved_tensors, ctx.m1, g.contiguous(), ctx.needs_input_grad[3:], ctx.graphs)
+        grads = _two_layer_backward(ctx.saved_tensors, ctx.m1, g.contiguous(), ctx.needs_input_grad[3:], ctx.runs)
         return (None, None, None, *grads)
 
 
@@ -399,69 +392,32 @@ class TwoLayerLoss(torch.autograd.Function):
     """Mean soft-label cross-entropy of a two-layer model (chapter 4), its gradient with respect to the logits,
     ``(softmax(logits)·Σ_s y_s − y)/n``, fused in.
 
-    ``apply(tokens, labels, m1, graphs, W, *A)``: the value of
-    ``soft_cross_entropy_from_logits(model(tokens), labels)``; for ``G`` stacked models
-    (``graphs = G``, see :class:`TwoLayerLogits`) each graph's mean, ``(G,)``.
+    ``apply(tokens, labels, m1, runs, W, *A)``: the value of
+    ``soft_cross_entropy_from_logits(model(tokens), labels)``; for ``G`` runs
+    (``runs = G``, see :class:`TwoLayerLogits`) each run's mean, ``(G,)``.
     """
 
     @staticmethod
-    def forward(ctx, tokens, labels, m1, graphs, W, *A):
-        logits, saved = _two_layer_forward(tokens, m1, W, A, graphs)
+    def forward(ctx, tokens, labels, m1, runs, W, *A):
+        logits, saved = _two_layer_forward(tokens, m1, W, A, runs)
         logp = torch.log_softmax(logits.t(), dim=0)  # (S, n): faster with the batch axis innermost
         lab = labels.t()
-        if graphs:
-            loss = torch.mul(lab, logp).sum(0).view(graphs, -1).sum(1).div_(-(tokens.shape[0] // graphs))
+        if runs:
+            loss = torch.mul(lab, logp).sum(0).view(runs, -1).sum(1).div_(-(tokens.shape[0] // runs))
         else:
             loss = torch.mul(lab, logp).sum().div_(-tokens.shape[0])
-        ctx.m1, ctx.graphs = m1, graphs
+        ctx.m1, ctx.runs = m1, runs
         ctx.save_for_backward(logp, lab, *saved)
         return loss
 
     @staticmethod
     def backward(ctx, grad_loss):
         logp, lab, *saved = ctx.saved_tensors
-        if ctx.graphs:  # one upstream gradient per graph, for each of its sequences
-            n = logp.shape[1] // ctx.graphs
+        if ctx.runs:  # one upstream gradient per run, for each of its sequences
+            n = logp.shape[1] // ctx.runs
             scale = (grad_loss / n).repeat_interleave(n)
         else:
             scale = grad_loss / logp.shape[1]
         gT = logp.exp().mul_(lab.sum(0)).sub_(lab).mul_(scale)  # (S, n)
-        grads = _two_layer_backward(saved, ctx.m1, gT.t().contiguous(), ctx.needs_input_grad[4:], ctx.graphs)
+        grads = _two_layer_backward(saved, ctx.m1, gT.t().contiguous(), ctx.needs_input_grad[4:], ctx.runs)
         return (None, None, None, None, *grads)
-
-
-# -- any depth, plain autograd ---------------------------------------------------------------
-def logits_autograd(heads, W: torch.Tensor, A, tokens: torch.Tensor) -> torch.Tensor:
-    """Logits for any heads by autograd (chapter 4): layer 1 by table look-ups, middle layers dense at every
-    position, the last layer at the query only. ``(heads, W, A)`` as ``model._fast_parameters()``."""
-    n, T = tokens.shape
-    S = W.shape[1]
-    dt, dev = W.dtype, tokens.device
-    pos, _, eye, _ = _constants(S, T, dev, dt)
-    rows = (tokens * T + pos).view(-1)
-    key_tok = tokens.unsqueeze(1).expand(n, T, T)
-    E = eye.index_select(0, tokens.view(-1)).view(n, T, S)
-    outs = [E, torch.eye(T, dtype=dt, device=dev).expand(n, T, T)]
-    for h in range(heads[0]):
-        F, G = layer1_tables(A[h], S, T)
-        scores = F.index_select(0, rows).view(n, T, S).gather(2, key_tok) + G.index_select(0, rows).view(n, T, T)
-        P = torch.softmax(scores, dim=-1)
-        outs += [P @ E, P]
-    hs = torch.cat(outs, dim=-1)  # (n, T, d1)
-    if len(heads) == 1:
-        return hs[:, -1] @ W
-    mask = _constants(S, T, dev, dt)[1]
-    k = heads[0]
-    for m in heads[1:-1]:  # middle layers: every position
-        outs = [hs]
-        for _ in range(m):
-            outs.append(torch.softmax((hs @ A[k]) @ hs.transpose(1, 2) + mask, dim=-1) @ hs)
-            k += 1
-        hs = torch.cat(outs, dim=-1)
-    hq = hs[:, -1]
-    outs = [hq]
-    for _ in range(heads[-1]):  # last layer: the query only
-        att = torch.softmax(torch.bmm(hs, (hq @ A[k]).unsqueeze(-1)).squeeze(-1), dim=-1)  # (n, T)
-        outs.append(torch.bmm(att.unsqueeze(1), hs).squeeze(1))
-        k += 1
-    return torch.cat(outs, dim=-1) @ W

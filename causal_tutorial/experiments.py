@@ -34,7 +34,7 @@ from .estimators import baseline_losses
 from .graphs import make_parents, multi_parent_dag, random_forest
 from .io import atomic_write_json, check_output_dir
 from .models import DisentangledTransformer, StandardTransformer
-from .stacked import SeedsTask, StackedDisentangledTransformer, StackedTask, stacked_metrics
+from .stacked import SeedsTask, StackedTask, stacked_metrics
 from .tasks import MultiParentTask, SingleParentTask
 from .training import TrainConfig, draw_test_set, train
 
@@ -44,6 +44,9 @@ __all__ = [
     "Experiment",
     "get_experiment",
     "run_experiment",
+    "RunSpec",
+    "resolve",
+    "run_spec",
     "run_config",
     "paper_config",
     "list_experiments",
@@ -383,61 +386,273 @@ def _device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def _run_one(
-    exp: Experiment,
-    scale: str,
-    seed: int,
-    device: torch.device,
-    graph_seed: int,
-    progress,
-    desc: str,
-    callback: Callable | None = None,
+# --- one run specification, resolved once -------------------------------------------------------
+@dataclass(frozen=True)
+class RunSpec:
+    """An experiment resolved once (by :func:`resolve`): every setting a run needs, checked, and nothing else.
+
+    ``seeds``: one seed, or several trained as one model with a run axis; ``graphs``: the graph numbers trained
+    (``forests``: 0 … n_graphs-1; one graph otherwise); ``stacked``: whether those graphs train as one model;
+    ``train``: the training settings of the first run (seed ``seeds[0]``); ``overrides``: the entries of the
+    scale's settings that were replaced. :func:`run_spec` runs it, :func:`run_experiment` resolves and runs.
+    """
+
+    experiment: Experiment
+    scale: str
+    seeds: tuple[int, ...]
+    graphs: tuple[int, ...]
+    stacked: bool
+    device: torch.device
+    train: TrainConfig
+    bayes_draws: int
+    overrides: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.experiment.name
+
+    @property
+    def seed(self) -> int:
+        return self.seeds[0]
+
+    def task(self, graph: int = 0):
+        """Graph ``graph``'s task, on the run's device."""
+        return build_task(self.experiment, self.device, graph)
+
+    def model(self, seed: int | None = None):
+        """A fresh model for ``seed`` (default: the first), its random initial weights (if any) seeded as
+        :func:`build_model` does."""
+        return build_model(self.experiment, self.seed if seed is None else seed)
+
+    def config(self, seed: int | None = None) -> TrainConfig:
+        """The training settings of the run with ``seed`` (default: the first)."""
+        return self.train if seed is None else replace(self.train, seed=seed)
+
+    def record(self, seed: int | None = None) -> dict:
+        """The ``config`` a result file records (:func:`run_config`)."""
+        return run_config(self.experiment, self.config(seed), len(self.graphs), self.bayes_draws)
+
+
+def resolve(
+    name: str,
+    scale: str = "book",
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    n_graphs: int | None = None,
     bayes_draws: int | None = None,
-    overrides: dict | None = None,
-    checkpoint: Path | None = None,
+    train_overrides: dict | None = None,
+    stacked: bool | None = None,
+    seeds: int | None = None,
+) -> RunSpec:
+    """Check every setting of a run of experiment ``name`` and resolve it into a :class:`RunSpec` (the arguments
+    are :func:`run_experiment`'s). Every error names the argument and the rule, before any work starts."""
+    exp = get_experiment(name)
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    if n_graphs is None:
+        n_graphs = exp.n_graphs
+    elif isinstance(n_graphs, bool) or not isinstance(n_graphs, int) or not 1 <= n_graphs <= exp.n_graphs:
+        raise ValueError(f"n_graphs must be an int in 1 … {exp.n_graphs} for {name!r}, got n_graphs={n_graphs!r}")
+    if bayes_draws is None:
+        bayes_draws = exp.bayes_draws[scale]
+    else:
+        bayes_draws = check_positive_int("bayes_draws", bayes_draws, "importance draws of the Bayes floor")
+    if stacked is None:
+        stacked = exp.stacked
+    elif not isinstance(stacked, bool):
+        raise ValueError(f"stacked must be True, False or None, got stacked={stacked!r}")
+    if stacked and exp.n_graphs == 1:
+        raise ValueError(f"stacked=True needs a many-graph experiment; {name!r} has one graph")
+    if stacked and exp.family == "multi":
+        raise ValueError(f"stacked=True needs single-parent graphs; {name!r} is multi-parent")
+    n_seeds = 1
+    if seeds is not None:
+        n_seeds = check_positive_int("seeds", seeds, "the number of seeds trained as one stacked run")
+        if exp.n_graphs > 1:
+            raise ValueError(f"seeds applies to one-graph experiments; {name!r} has {exp.n_graphs} graphs")
+    overrides = dict(train_overrides or {})
+    unknown = sorted(set(overrides) - set(OVERRIDABLE))
+    if unknown:
+        raise ValueError(f"train_overrides may set only {OVERRIDABLE}, got {unknown}")
+    dev = resolve_device(device)
+    cfg = exp.config(scale, seed, str(dev), **overrides)
+    return RunSpec(
+        experiment=exp,
+        scale=scale,
+        seeds=tuple(range(seed, seed + n_seeds)),
+        graphs=tuple(range(n_graphs)),
+        stacked=stacked,
+        device=dev,
+        train=cfg,
+        bayes_draws=bayes_draws,
+        overrides=tuple(sorted(overrides.items())),
+    )
+
+
+def run_experiment(
+    name: str,
+    scale: str = "book",
+    seed: int = 0,
+    device: str = "auto",
+    out: str | Path | None = None,
+    progress: bool | None = None,
+    figures: bool = True,
+    n_graphs: int | None = None,
+    bayes_draws: int | None = None,
+    train_overrides: dict | None = None,
     resume: bool = False,
     stop_after: int | None = None,
+    stacked: bool | None = None,
+    seeds: int | None = None,
+    metrics: Callable | None = None,
+    callback: Callable | None = None,
 ) -> dict:
-    cfg = exp.config(scale, seed, str(device), **(overrides or {}))
-    task = build_task(exp, device, graph_seed)
-    model = build_model(exp, seed)
-    test = draw_test_set(task, cfg, device)
-    res, train_time, resumed_at = _train_run(
-        model, task, cfg, test, checkpoint, resume, stop_after, parent_metrics(task), progress, desc, callback
-    )
-    return _summarise(exp, scale, cfg, task, model, test, res.history, train_time, resumed_at, bayes_draws)
+    """Run a named experiment; with ``out`` write ``out/NAME/result.json`` (atomically) and figures.
+
+    ``n_graphs`` trains only the first graphs of a many-graph experiment (``forests``; default all
+    of them); ``bayes_draws`` overrides the Bayes floor's number of importance draws (default: the
+    experiment's for the scale); ``train_overrides`` replaces entries of the scale's training settings
+    (``TrainConfig`` fields, e.g. ``{"optimizer": "sgd", "lr": 10.0}``). All three are recorded in the
+    result's configuration. With ``out``, each run checkpoints under ``out/NAME/`` about
+    ``CHECKPOINTS_PER_RUN`` times; ``seeds=R`` trains the seeds ``seed, seed+1, …, seed+R-1`` of any one-graph
+    experiment as one model with a run axis (each equal to its separate run to float rounding) and returns
+    ``{"runs": [one result per seed], "over_seeds": mean ± sd of the final numbers}``, written as
+    ``out/NAME/seed_K/result.json`` and ``out/NAME/seeds.json``; ``resume=True`` continues from those checkpoints
+    (a run without one starts afresh) and ends with exactly the result of an uninterrupted run on the same device;
+    the result says at which step each run was resumed (``resumed_at_step``, ``None`` if it was not).
+    ``stop_after`` stops every run after that many steps (to simulate an interruption; no result file
+    is written then). ``stacked`` trains a many-graph experiment's graphs as one model with a run axis
+    (the same runs to float rounding, faster; one checkpoint ``checkpoint.pt``); by default as the experiment
+    says (``forests``: stacked). ``metrics(task)`` gives a run's evaluation callback (default
+    :func:`~causal_tutorial.analysis.parent_metrics`) and ``callback(step, model, record)`` is called after every
+    evaluation (see :func:`~causal_tutorial.training.train`; with a run axis the model holds every run).
+    Every argument is checked before any work starts (:func:`resolve`; :func:`run_spec` runs the result).
+    Returns the result dictionary (plus the trained model under ``"model"``, or ``"models"`` for ``forests``;
+    these are not written).
+    """
+    spec = resolve(name, scale, seed, device, n_graphs, bayes_draws, train_overrides, stacked, seeds)
+    return run_spec(spec, out, progress, figures, resume, stop_after, metrics, callback)
 
 
-def _train_run(
-    model, task, cfg: TrainConfig, test, checkpoint, resume, stop_after, metrics, progress, desc, callback=None
-) -> tuple:
-    """Train with checkpoints about ``CHECKPOINTS_PER_RUN`` times under ``checkpoint`` (if given),
-    resuming from it when asked and present; returns ``(result, train seconds, step resumed at or None)``."""
-    if checkpoint is not None:
-        cfg = replace(cfg, checkpoint_every=max(1, cfg.steps // CHECKPOINTS_PER_RUN))
-    resumed_at = None
-    if resume and checkpoint is not None and checkpoint.is_file():
-        resumed_at = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["step"])
+def run_spec(
+    spec: RunSpec,
+    out: str | Path | None = None,
+    progress: bool | None = None,
+    figures: bool = True,
+    resume: bool = False,
+    stop_after: int | None = None,
+    metrics: Callable | None = None,
+    callback: Callable | None = None,
+) -> dict:
+    """Run a resolved :class:`RunSpec` (the other arguments are :func:`run_experiment`'s)."""
+    if not isinstance(spec, RunSpec):
+        raise TypeError(f"spec must be a RunSpec (from resolve), got {type(spec).__name__}")
+    out_dir = None
+    if out is not None:
+        check_output_dir(out)
+        out_dir = check_output_dir(Path(out) / spec.name)
+    if stop_after is not None:
+        stop_after = check_positive_int("stop_after", stop_after, "the steps before a simulated interruption")
+    job = _Job(spec, out_dir, progress, resume, stop_after, metrics or parent_metrics, callback)
     t0 = time.perf_counter()
-    res = train(
-        model,
-        task,
-        cfg,
-        test_set=test,
-        checkpoint_path=checkpoint,
-        resume=resumed_at is not None,
-        stop_after=stop_after,
-        metrics=metrics,
-        progress=progress,
-        desc=desc,
-        callback=callback,
-    )
-    return res, time.perf_counter() - t0, resumed_at
+    if len(spec.seeds) > 1:
+        return _seeds_result(job, figures, t0)
+    exp = spec.experiment
+    if spec.stacked:
+        tasks = [spec.task(k) for k in spec.graphs]
+        desc = f"{spec.name} [{spec.scale}] {len(tasks)} graphs stacked"
+        runs = _train_stack(job, StackedTask(tasks), tasks, [spec.seed] * len(tasks), desc, job.checkpoint(), False)
+    else:
+        runs = []
+        for k in spec.graphs:
+            desc = f"{spec.name} [{spec.scale}]" + (f" graph {k + 1}/{len(spec.graphs)}" if exp.n_graphs > 1 else "")
+            runs.append(_run_one(job, k, desc, job.checkpoint(k if exp.n_graphs > 1 else None)))
+    result = {**_result_head(spec, spec.seed), "wall_time_s": time.perf_counter() - t0}
+    result["trained_as"] = "stacked" if spec.stacked else "separate"
+    models = [r.pop("model") for r in runs]
+    if exp.n_graphs == 1:
+        result.update(runs[0])
+        result["final"] = dict(runs[0]["final"])
+    else:
+        att_mean, att_sd = spread_over_graphs([r["final"]["attn_on_parent"] for r in runs])
+        block_mean, block_sd = spread_over_graphs([r["block_attn_on_parent"] for r in runs])
+        result["graphs"] = runs
+        result["final"] = {
+            "attn_on_parent_mean": att_mean,  # attention paid in test sequences (ours)
+            "attn_on_parent_std": att_sd,
+            "block_attn_on_parent_mean": block_mean,  # softmax of the position block (the paper's Fig. 9)
+            "block_attn_on_parent_std": block_sd,
+            "test_loss_mean": float(np.mean([r["final"]["test_loss"] for r in runs])),
+        }
+        result["attn_by_position"] = curve_over_graphs([r["attn_by_position"] for r in runs])
+    if out_dir is not None and stop_after is None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(result, out_dir / "result.json")
+        if figures:
+            from .plots import experiment_figures
+
+            experiment_figures(result, out_dir)
+    if exp.n_graphs == 1:
+        result["model"] = models[0]
+    else:
+        result["models"] = models
+    return result
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A :class:`RunSpec` and how this call runs it (where, with what progress, resumed or not, its callbacks)."""
+
+    spec: RunSpec
+    out_dir: Path | None
+    progress: bool | None
+    resume: bool
+    stop_after: int | None
+    metrics: Callable
+    callback: Callable | None
+
+    def checkpoint(self, graph: int | None = None) -> Path | None:
+        if self.out_dir is None:
+            return None
+        return self.out_dir / ("checkpoint.pt" if graph is None else f"checkpoint_graph{graph}.pt")
+
+    def train(self, model, task, cfg: TrainConfig, test, checkpoint: Path | None, metrics, desc: str) -> tuple:
+        """Train with checkpoints about ``CHECKPOINTS_PER_RUN`` times under ``checkpoint`` (if given), resuming from
+        it when asked and present; returns ``(result, train seconds, step resumed at or None)``."""
+        if checkpoint is not None:
+            cfg = replace(cfg, checkpoint_every=max(1, cfg.steps // CHECKPOINTS_PER_RUN))
+        resumed_at = None
+        if self.resume and checkpoint is not None and checkpoint.is_file():
+            resumed_at = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["step"])
+        t0 = time.perf_counter()
+        res = train(
+            model,
+            task,
+            cfg,
+            test_set=test,
+            checkpoint_path=checkpoint,
+            resume=resumed_at is not None,
+            stop_after=self.stop_after,
+            metrics=metrics,
+            progress=self.progress,
+            desc=desc,
+            callback=self.callback,
+        )
+        return res, time.perf_counter() - t0, resumed_at
+
+
+def _run_one(job: _Job, graph: int, desc: str, checkpoint: Path | None) -> dict:
+    spec = job.spec
+    task, model, cfg = spec.task(graph), spec.model(), spec.config()
+    test = draw_test_set(task, cfg, spec.device)
+    res, train_time, resumed_at = job.train(model, task, cfg, test, checkpoint, job.metrics(task), desc)
+    return _summarise(spec, cfg, task, model, test, res.history, train_time, resumed_at)
 
 
 def _summarise(
-    exp: Experiment,
-    scale: str,
+    spec: RunSpec,
     cfg: TrainConfig,
     task,
     model,
@@ -445,19 +660,15 @@ def _summarise(
     history: list[dict],
     train_time: float,
     resumed_at: int | None,
-    bayes_draws: int | None,
     baselines: dict | None = None,
 ) -> dict:
     """One trained run's part of the result: history, final metrics, every baseline on its test set (or
     ``baselines``, already computed on the same test set), what layer 1 learned; the model under ``"model"``."""
+    exp = spec.experiment
     device = test[0].device
     t1 = time.perf_counter()
     base = baselines or baseline_losses(
-        task,
-        test[0],
-        test[1],
-        generator=baseline_generator(cfg, device),
-        bayes_draws=exp.bayes_draws[scale] if bayes_draws is None else bayes_draws,
+        task, test[0], test[1], generator=baseline_generator(cfg, device), bayes_draws=spec.bayes_draws
     )
     out = {
         "task": task.describe(),
@@ -490,86 +701,30 @@ def _summarise(
     return out
 
 
-def _run_stacked(
-    exp: Experiment,
-    scale: str,
-    seed: int,
-    device: torch.device,
-    n_graphs: int,
-    progress,
-    desc: str,
-    bayes_draws: int | None = None,
-    overrides: dict | None = None,
-    checkpoint: Path | None = None,
-    resume: bool = False,
-    stop_after: int | None = None,
-) -> list[dict]:
-    """The first ``n_graphs`` graphs of a many-graph experiment trained as one stacked model
-    (:mod:`causal_tutorial.stacked`): the runs of :func:`_run_one` for graphs ``0 … n_graphs-1``, to
-    float rounding, in one training loop. Sampling runs in the loop (``prefetch=False``): the
-    stacked step is large enough to use both cores, and the shared draws are cheap."""
-    _check_stackable(exp, "be stacked", exp.family != "multi")
-    tasks = [build_task(exp, device, k) for k in range(n_graphs)]
-    cfg = replace(exp.config(scale, seed, str(device), **(overrides or {})), prefetch=False)
-    return _train_stack(
-        exp,
-        scale,
-        StackedTask(tasks),
-        tasks,
-        [cfg] * n_graphs,
-        progress,
-        desc,
-        bayes_draws,
-        checkpoint,
-        resume,
-        stop_after,
-        shared_baselines=False,
-    )
-
-
-def _check_stackable(exp: Experiment, what: str, also: bool) -> None:
-    if exp.model != "disentangled" or tuple(exp.heads) != (1, 1) or exp.init_std != 0 or not also:
-        raise ValueError(
-            f"experiment {exp.name!r} cannot {what}: it needs zero-initialised (1, 1) disentangled models"
-            + (" and one graph (chain, icl, random, small_tree)" if what.endswith("seeds stacked") else "")
-        )
-
-
 def _train_stack(
-    exp: Experiment,
-    scale: str,
-    stack,
-    tasks: list,
-    cfgs: list[TrainConfig],
-    progress,
-    desc: str,
-    bayes_draws: int | None,
-    checkpoint: Path | None,
-    resume: bool,
-    stop_after: int | None,
-    shared_baselines: bool,
+    job: _Job, stack, tasks: list, seeds: list[int], desc: str, checkpoint: Path | None, shared_baselines: bool
 ) -> list[dict]:
-    """Train the stacked runs of ``stack`` (run ``k`` on ``tasks[k]`` with settings ``cfgs[k]``; the loop runs with
-    ``cfgs[0]``) as one model and split the result into each run's part (:func:`_summarise`)."""
-    model = StackedDisentangledTransformer(len(tasks), exp.S, exp.T)
-    test = draw_test_set(stack, cfgs[0], cfgs[0].device)
-    res, seconds, resumed_at = _train_run(
-        model, stack, cfgs[0], test, checkpoint, resume, stop_after, stacked_metrics(stack), progress, desc
-    )
+    """Train the runs of ``stack`` (run ``k`` on ``tasks[k]`` with seed ``seeds[k]``; the loop runs with the first
+    run's settings) as one model with a run axis, and split the result into each run's part (:func:`_summarise`).
+    Each run starts from its own separate run's initial weights, so it equals that run to float rounding."""
+    spec = job.spec
+    first = spec.model(seeds[0])
+    model = type(first).stack([first, *(spec.model(s) for s in seeds[1:])])
+    cfg = replace(spec.config(seeds[0]), prefetch=False)  # sampling in the loop: the stacked step uses both cores
+    test = draw_test_set(stack, cfg, spec.device)
+    res, seconds, resumed_at = job.train(model, stack, cfg, test, checkpoint, stacked_metrics(stack, job.metrics), desc)
     runs: list[dict] = []
-    for k, (task, cfg) in enumerate(zip(tasks, cfgs)):
+    for k, (task, seed) in enumerate(zip(tasks, seeds)):
         history = [{key: (v[k] if isinstance(v, list) else v) for key, v in rec.items()} for rec in res.history]
         run = _summarise(
-            exp,
-            scale,
-            cfg,
+            spec,
+            spec.config(seed),
             task,
             model.unstack(k),
             (test[0][k], test[1][k]),
             history,
             seconds / len(tasks),  # each run's share
             resumed_at,
-            bayes_draws,
             baselines=runs[0]["baselines"] if shared_baselines and runs else None,
         )
         runs.append(run)
@@ -580,238 +735,64 @@ def _mean_sd(values: list[float]) -> dict:
     return {"mean": float(np.mean(values)), "sd": float(np.std(values)), "values": [float(v) for v in values]}
 
 
-def run_experiment(
-    name: str,
-    scale: str = "book",
-    seed: int = 0,
-    device: str = "auto",
-    out: str | Path | None = None,
-    progress: bool | None = None,
-    figures: bool = True,
-    n_graphs: int | None = None,
-    bayes_draws: int | None = None,
-    train_overrides: dict | None = None,
-    resume: bool = False,
-    stop_after: int | None = None,
-    stacked: bool | None = None,
-    seeds: int | None = None,
-) -> dict:
-    """Run a named experiment; with ``out`` write ``out/NAME/result.json`` (atomically) and figures.
-
-    ``n_graphs`` trains only the first graphs of a many-graph experiment (``forests``; default all
-    of them); ``bayes_draws`` overrides the Bayes floor's number of importance draws (default: the
-    experiment's for the scale); ``train_overrides`` replaces entries of the scale's training settings
-    (``TrainConfig`` fields, e.g. ``{"optimizer": "sgd", "lr": 10.0}``). All three are recorded in the
-    result's configuration. With ``out``, each run checkpoints under ``out/NAME/`` about
-    ``CHECKPOINTS_PER_RUN`` times; ``seeds=R`` trains the seeds ``seed, seed+1, …, seed+R-1`` as one stacked run
-    (each equal to its separate run to float rounding) and returns ``{"runs": [one result per seed], "over_seeds":
-    mean ± sd of the final numbers}``, written as ``out/NAME/seed_K/result.json`` and ``out/NAME/seeds.json``;
-    ``resume=True`` continues from those checkpoints (a run without one
-    starts afresh) and ends with exactly the result of an uninterrupted run on the same device; the
-    result says at which step each run was resumed (``resumed_at_step``, ``None`` if it was not).
-    ``stop_after`` stops every run after that many steps (to simulate an interruption; no result file
-    is written then). ``stacked`` trains a many-graph experiment's graphs as one stacked model
-    (:mod:`causal_tutorial.stacked`; the same runs to float rounding, faster; one checkpoint
-    ``checkpoint.pt``); by default as the experiment says (``forests``: stacked). Every argument is
-    checked before any work starts. Returns the result dictionary (plus the trained model under
-    ``"model"``, or ``"models"`` for ``forests``; these are not written).
-    """
-    exp = get_experiment(name)
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    if n_graphs is None:
-        n_graphs = exp.n_graphs
-    elif isinstance(n_graphs, bool) or not isinstance(n_graphs, int) or not 1 <= n_graphs <= exp.n_graphs:
-        raise ValueError(f"n_graphs must be an int in 1 … {exp.n_graphs} for {name!r}, got n_graphs={n_graphs!r}")
-    if bayes_draws is None:
-        bayes_draws = exp.bayes_draws[scale]
-    else:
-        bayes_draws = check_positive_int("bayes_draws", bayes_draws, "importance draws of the Bayes floor")
-    if stacked is None:
-        stacked = exp.stacked
-    elif not isinstance(stacked, bool):
-        raise ValueError(f"stacked must be True, False or None, got stacked={stacked!r}")
-    if stacked and exp.n_graphs == 1:
-        raise ValueError(f"stacked=True needs a many-graph experiment; {name!r} has one graph")
-    if seeds is not None:
-        seeds = check_positive_int("seeds", seeds, "the number of seeds trained as one stacked run")
-        if exp.n_graphs > 1:
-            raise ValueError(f"seeds applies to one-graph experiments; {name!r} has {exp.n_graphs} graphs")
-    dev = resolve_device(device)
-    out_dir = None
-    if out is not None:
-        check_output_dir(out)
-        out_dir = check_output_dir(Path(out) / name)
-    overrides = dict(train_overrides or {})
-    unknown = sorted(set(overrides) - set(OVERRIDABLE))
-    if unknown:
-        raise ValueError(f"train_overrides may set only {OVERRIDABLE}, got {unknown}")
-    cfg = exp.config(scale, seed, str(dev), **overrides)
-    t0 = time.perf_counter()
-    runs = []
-    if stop_after is not None:
-        stop_after = check_positive_int("stop_after", stop_after, "the steps before a simulated interruption")
-    if seeds is not None:
-        return _seeds_result(
-            exp,
-            scale,
-            list(range(seed, seed + seeds)),
-            dev,
-            cfg,
-            out_dir,
-            progress,
-            figures,
-            bayes_draws,
-            overrides,
-            resume,
-            stop_after,
-            t0,
-        )
-    if stacked:
-        ckpt = None if out_dir is None else out_dir / "checkpoint.pt"
-        desc = f"{name} [{scale}] {n_graphs} graphs stacked"
-        runs = _run_stacked(
-            exp,
-            scale,
-            seed,
-            dev,
-            n_graphs,
-            progress,
-            desc,
-            bayes_draws=bayes_draws,
-            overrides=overrides,
-            checkpoint=ckpt,
-            resume=resume,
-            stop_after=stop_after,
-        )
-    for k in range(0 if stacked else n_graphs):
-        desc = f"{name} [{scale}]" + (f" graph {k + 1}/{n_graphs}" if exp.n_graphs > 1 else "")
-        ckpt = (
-            None if out_dir is None else out_dir / (f"checkpoint_graph{k}.pt" if exp.n_graphs > 1 else "checkpoint.pt")
-        )
-        runs.append(
-            _run_one(
-                exp,
-                scale,
-                seed,
-                dev,
-                k,
-                progress,
-                desc,
-                bayes_draws=bayes_draws,
-                overrides=overrides,
-                checkpoint=ckpt,
-                resume=resume,
-                stop_after=stop_after,
-            )
-        )
-    wall = time.perf_counter() - t0
-    result = {
-        "experiment": name,
-        "figure": exp.figure,
-        "description": exp.description,
-        "scale": scale,
-        "seed": seed,
-        "device": str(dev),
-        "device_name": _device_name(dev),
-        "versions": _versions(),
-        "git_commit": _git_commit(),
-        "config": run_config(exp, cfg, n_graphs, bayes_draws),
-        "wall_time_s": wall,
-        "trained_as": "stacked" if stacked else "separate",
-    }
-    models = [r.pop("model") for r in runs]
-    if exp.n_graphs == 1:
-        result.update(runs[0])
-        result["final"] = dict(runs[0]["final"])
-    else:
-        att_mean, att_sd = spread_over_graphs([r["final"]["attn_on_parent"] for r in runs])
-        block_mean, block_sd = spread_over_graphs([r["block_attn_on_parent"] for r in runs])
-        result["graphs"] = runs
-        result["final"] = {
-            "attn_on_parent_mean": att_mean,  # attention paid in test sequences (ours)
-            "attn_on_parent_std": att_sd,
-            "block_attn_on_parent_mean": block_mean,  # softmax of the position block (the paper's Fig. 9)
-            "block_attn_on_parent_std": block_sd,
-            "test_loss_mean": float(np.mean([r["final"]["test_loss"] for r in runs])),
-        }
-        result["attn_by_position"] = curve_over_graphs([r["attn_by_position"] for r in runs])
-    if out_dir is not None and stop_after is None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(result, out_dir / "result.json")
-        if figures:
-            from .plots import experiment_figures
-
-            experiment_figures(result, out_dir)
-    if exp.n_graphs == 1:
-        result["model"] = models[0]
-    else:
-        result["models"] = models
-    return result
-
-
-def _result_head(
-    exp: Experiment, scale: str, seed: int, dev: torch.device, cfg: TrainConfig, n_graphs: int, bayes_draws: int
-) -> dict:
+def _result_head(spec: RunSpec, seed: int) -> dict:
     return {
-        "experiment": exp.name,
-        "figure": exp.figure,
-        "description": exp.description,
-        "scale": scale,
+        "experiment": spec.name,
+        "figure": spec.experiment.figure,
+        "description": spec.experiment.description,
+        "scale": spec.scale,
         "seed": seed,
-        "device": str(dev),
-        "device_name": _device_name(dev),
+        "device": str(spec.device),
+        "device_name": _device_name(spec.device),
         "versions": _versions(),
         "git_commit": _git_commit(),
-        "config": run_config(exp, replace(cfg, seed=seed), n_graphs, bayes_draws),
+        "config": spec.record(seed),
     }
 
 
-def _seeds_result(
-    exp, scale, seeds, dev, cfg, out_dir, progress, figures, bayes_draws, overrides, resume, stop_after, t0
-) -> dict:
-    """``run_experiment(..., seeds=R)``: the stacked seeds run, one result per seed (each shaped as a separate
-    run's) and the mean ± sd over seeds of the final loss, the gap to the estimator and the attention on the
-    parent."""
-    desc = f"{exp.name} [{scale}] {len(seeds)} seeds stacked"
-    ckpt = None if out_dir is None else out_dir / "checkpoint.pt"
-    # run k is _run_one with seed seeds[k], to float rounding; the runs share the test set (every separate run draws
-    # it from test_seed) and so its baselines
-    _check_stackable(exp, "train its seeds stacked", exp.n_graphs == 1)
-    task = build_task(exp, dev)
-    base = replace(exp.config(scale, seeds[0], str(dev), **(overrides or {})), prefetch=False)
-    cfgs = [replace(base, seed=s) for s in seeds]
-    stack, tasks = SeedsTask(task, seeds), [task] * len(seeds)
-    runs = _train_stack(
-        exp, scale, stack, tasks, cfgs, progress, desc, bayes_draws, ckpt, resume, stop_after, shared_baselines=True
-    )
+#: The final numbers averaged over seeds (where a run has them): the key of a run's result, or ``final``'s.
+OVER_SEEDS = {
+    "test_loss": ("final", "test_loss"),
+    "gap_to_estimator": (None, "gap_to_estimator"),
+    "attn_on_parent": ("final", "attn_on_parent"),
+    "block_attn_on_parent": (None, "block_attn_on_parent"),
+    "parent_recovered": ("final", "parent_recovered"),
+}
+
+
+def _seeds_result(job: _Job, figures: bool, t0: float) -> dict:
+    """``run_experiment(..., seeds=R)``: the seeds as one model with a run axis, one result per seed (each shaped as
+    a separate run's) and the mean ± sd over seeds of the final loss, the gap to the estimator and the attention on
+    the parent (where the experiment has them)."""
+    spec, seeds, out_dir = job.spec, list(job.spec.seeds), job.out_dir
+    desc = f"{spec.name} [{spec.scale}] {len(seeds)} seeds stacked"
+    # run k is the separate run with seed seeds[k], to float rounding; the runs share the test set (every separate
+    # run draws it from test_seed) and so its baselines
+    task = spec.task()
+    runs = _train_stack(job, SeedsTask(task, seeds), [task] * len(seeds), seeds, desc, job.checkpoint(), True)
     wall = time.perf_counter() - t0
     results, models = [], []
     for seed, run in zip(seeds, runs):
         models.append(run.pop("model"))
-        r = {**_result_head(exp, scale, seed, dev, cfg, 1, bayes_draws), "wall_time_s": wall / len(seeds)}
+        r = {**_result_head(spec, seed), "wall_time_s": wall / len(seeds)}
         r.update(run, trained_as=f"stacked with seeds {seeds[0]}…{seeds[-1]}", final=dict(run["final"]))
         results.append(r)
     over = {
-        "test_loss": _mean_sd([r["final"]["test_loss"] for r in results]),
-        "gap_to_estimator": _mean_sd([r["gap_to_estimator"] for r in results]),
-        "attn_on_parent": _mean_sd([r["final"]["attn_on_parent"] for r in results]),
-        "block_attn_on_parent": _mean_sd([r["block_attn_on_parent"] for r in results]),
-        "parent_recovered": _mean_sd([r["final"]["parent_recovered"] for r in results]),
+        key: _mean_sd([(r[where] if where else r)[k] for r in results])
+        for key, (where, k) in OVER_SEEDS.items()
+        if all(k in (r[where] if where else r) for r in results)
     }
     summary = {
-        "experiment": exp.name,
-        "scale": scale,
+        "experiment": spec.name,
+        "scale": spec.scale,
         "seeds": seeds,
-        "device": str(dev),
-        "device_name": _device_name(dev),
+        "device": str(spec.device),
+        "device_name": _device_name(spec.device),
         "wall_time_s": wall,
         "over_seeds": over,
         "sd": "population (ddof 0), over the seeds",
     }
-    if out_dir is not None and stop_after is None:
+    if out_dir is not None and job.stop_after is None:
         out_dir.mkdir(parents=True, exist_ok=True)
         for seed, r in zip(seeds, results):
             atomic_write_json(r, out_dir / f"seed_{seed}" / "result.json")

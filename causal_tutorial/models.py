@@ -62,6 +62,10 @@ __all__ = [
 
 Cache = dict  # {("attn", layer, head): (n, T, T), ("resid", layer): (n, T, d_layer)}
 
+#: Sequences per run evaluated at once without gradients by a model with a run axis (``R·EVAL_CHUNK`` attention
+#: maps in memory).
+EVAL_CHUNK = 8192
+
 
 def _causal_mask(T: int, device) -> torch.Tensor:
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
@@ -72,27 +76,45 @@ def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def _check_labels(labels, tokens: torch.Tensor, S: int) -> torch.Tensor:
-    if not isinstance(labels, torch.Tensor) or labels.shape != (tokens.shape[0], S):
+    shape = (*tokens.shape[:-1], S)
+    if not isinstance(labels, torch.Tensor) or tuple(labels.shape) != shape:
         raise ValueError(
-            f"labels must be a tensor (n, S) = ({tokens.shape[0]}, {S}) matching the tokens, "
+            f"labels must be a tensor {'(R, n, S)' if len(shape) == 3 else '(n, S)'} = {shape} matching the tokens, "
             f"got {getattr(labels, 'shape', type(labels))}"
         )
     return labels
 
 
+def _check_runs(runs) -> int | None:
+    if runs is None:
+        return None
+    return check_positive_int("runs", runs, "the number of independent runs held along the leading axis")
+
+
 class _Model(nn.Module):
-    """What every model shares: ``head`` checks, ``attention`` from the cache, the plain loss.
+    """What every model shares: ``head`` checks, ``attention`` from the cache, the plain loss, the run axis.
 
     Subclasses set ``S``, ``T``, ``heads`` (heads per layer) and ``widths``, and define
-    ``run_with_cache`` and ``_head``.
+    ``run_with_cache``, ``_head`` and ``_kwargs`` (the constructor's arguments but ``runs``).
+
+    **The run axis.** A model built with ``runs=R`` is ``R`` independent models in one: every parameter has a
+    leading axis of length ``R`` (run ``r``'s parameters are ``p[r]``), tokens are ``(R, n, T)`` (run ``r`` reads
+    ``tokens[r]``), logits ``(R, n, S)``, and ``loss`` gives one mean per run, ``(R,)``. Since run ``r``'s loss
+    depends only on run ``r``'s parameters, backpropagating the sum gives every run exactly its own gradient, and
+    SGD and AdamW act entry by entry: one step of the ``R``-run model is ``R`` separate steps (seeds, graphs or
+    both, trained at once). :meth:`stack` builds one from separate models, :meth:`unstack` gives run ``r`` back.
     """
 
     S: int
     T: int
     heads: tuple[int, ...]
     widths: list[int]
+    runs: int | None = None
 
     def _head(self, layer: int, h: int) -> nn.Parameter:
+        raise NotImplementedError
+
+    def _kwargs(self) -> dict:  # pragma: no cover
         raise NotImplementedError
 
     def _check_head(self, layer: int, h: int) -> tuple[int, int]:
@@ -114,9 +136,66 @@ class _Model(nn.Module):
 
     def head(self, layer: int, h: int = 0) -> nn.Parameter:
         """The attention matrix of head ``h`` (from 0) of layer ``layer`` (from 1, as ``A⁽¹⁾``, ``A⁽²⁾``
-        in chapter 3); an error names the range when either is out of it."""
+        in chapter 3); an error names the range when either is out of it. With a run axis, ``(R, d, d)``."""
         return self._head(*self._check_head(layer, h))
 
+    # -- the run axis ------------------------------------------------------------------------
+    def _per_run(self, p: torch.Tensor, batch_axes: int) -> torch.Tensor:
+        """``p`` viewed to broadcast over ``batch_axes`` axes after the run axis (``p`` itself without runs)."""
+        if self.runs is None:
+            return p
+        return p.view(p.shape[0], *([1] * batch_axes), *p.shape[1:])
+
+    def _check_tokens(self, tokens) -> torch.Tensor:
+        """``(n, T)`` tokens, or ``(R, n, T)`` with a run axis; entries in ``0 … S-1`` (int64 returned)."""
+        if self.runs is None:
+            return check_tokens(tokens, self.S, self.T)
+        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 3 or tokens.shape[0] != self.runs:
+            shape = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+            raise ValueError(
+                f"tokens must have shape (R={self.runs}, n, T={self.T}) for a model of {self.runs} runs, got {shape}"
+            )
+        return check_tokens(tokens.reshape(-1, tokens.shape[-1]), self.S, self.T).view(tokens.shape)
+
+    @classmethod
+    def stack(cls, models: Sequence[_Model]) -> _Model:
+        """One model of ``R = len(models)`` runs holding copies of ``models``' parameters (same class and
+        architecture, no run axis), on their device and in their dtype."""
+        models = list(models)
+        if not models or any(type(m) is not cls or m.runs is not None for m in models):
+            raise ValueError(f"models must be a non-empty list of {cls.__name__} without a run axis")
+        kw = models[0]._kwargs()
+        if any(m._kwargs() != kw for m in models):
+            raise ValueError(f"models must share one architecture; models[0] has {kw}")
+        first = next(models[0].parameters())
+        out = cls(**kw, runs=len(models)).to(first.device, first.dtype)
+        with torch.no_grad():
+            params = [dict(m.named_parameters()) for m in models]
+            for name, p in out.named_parameters():
+                p.copy_(torch.stack([ps[name] for ps in params]))
+        return out
+
+    def unstack(self, r: int) -> _Model:
+        """Run ``r``'s model (a copy of its parameters, without the run axis, on this model's device and dtype)."""
+        if self.runs is None:
+            raise ValueError("unstack needs a model with a run axis (built with runs=R)")
+        if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < self.runs:
+            raise ValueError(f"r must be an int in 0 … {self.runs - 1}, got r={r!r}")
+        first = next(self.parameters())
+        out = type(self)(**self._kwargs()).to(first.device, first.dtype)
+        with torch.no_grad():
+            mine = dict(self.named_parameters())
+            for name, p in out.named_parameters():
+                p.copy_(mine[name][r])
+        return out
+
+    def models(self) -> list[_Model]:
+        """Every run's model (:meth:`unstack` for each ``r``)."""
+        if self.runs is None:
+            raise ValueError("models() needs a model with a run axis (built with runs=R)")
+        return [self.unstack(r) for r in range(self.runs)]
+
+    # -- reading and the loss -------------------------------------------------------------------
     def run_with_cache(self, tokens: torch.Tensor) -> tuple[torch.Tensor, Cache]:  # pragma: no cover
         raise NotImplementedError
 
@@ -124,8 +203,8 @@ class _Model(nn.Module):
         return self.run_with_cache(tokens)[0]
 
     def attention(self, tokens: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
-        """Every attention pattern, ``{(layer, head): (n, T, T)}`` (layers from 1, heads from 0),
-        computed by :meth:`run_with_cache` without gradients (chapters 3 and 4 plot them)."""
+        """Every attention pattern, ``{(layer, head): (n, T, T)}`` (layers from 1, heads from 0; ``(R, n, T, T)``
+        with a run axis), computed by :meth:`run_with_cache` without gradients (chapters 3 and 4 plot them)."""
         with torch.no_grad():
             cache = self.run_with_cache(tokens)[1]
         return {(k[1], k[2]): v for k, v in cache.items() if k[0] == "attn"}
@@ -133,9 +212,19 @@ class _Model(nn.Module):
     def loss(self, tokens: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         """The soft-label cross-entropy ``−Σ_s y_s log softmax(logits)_s`` of ``labels (n, S)``
         (chapter 1's loss; chapter 4 trains on it): its mean over the batch (a 0-d tensor) with
-        ``reduction="mean"``, the per-sequence losses ``(n,)`` with ``"none"``."""
-        logits = self(tokens)
-        return soft_cross_entropy_from_logits(logits, _check_labels(labels, tokens, self.S), reduction=reduction)
+        ``reduction="mean"``, the per-sequence losses ``(n,)`` with ``"none"``. With a run axis:
+        ``labels (R, n, S)``, one mean per run ``(R,)`` or the losses ``(R, n)``."""
+        tokens = self._check_tokens(tokens)
+        labels = _check_labels(labels, tokens, self.S)
+        return self._reduce(self(tokens), labels, reduction)
+
+    def _reduce(self, logits: torch.Tensor, labels: torch.Tensor, reduction: str) -> torch.Tensor:
+        if self.runs is None:
+            return soft_cross_entropy_from_logits(logits, labels, reduction=reduction)
+        if reduction not in ("mean", "none"):
+            raise ValueError(f"reduction must be 'mean' or 'none' for a model with a run axis, got {reduction!r}")
+        per = soft_cross_entropy_from_logits(logits, labels, reduction="none")  # (R, n)
+        return per.mean(-1) if reduction == "mean" else per
 
 
 # =============================================================================================
@@ -149,12 +238,16 @@ class DisentangledTransformer(_Model):
         init_std: 0 for the zero initialisation of the single-parent runs; otherwise every ``A``
             is drawn ``init_std · N(0, 1)`` and ``W`` starts at zero (the multi-parent runs).
         generator: the ``torch.Generator`` for a random initialisation.
+        runs: ``None`` for one model, or ``R`` for ``R`` independent models along a leading run axis
+            (see :class:`_Model`; :meth:`~_Model.stack` builds one from separate models).
 
     Parameters: ``A[k]`` of shape ``(d_l, d_l)`` (head ``k`` in layer order; read them as
-    :meth:`~DisentangledTransformer.head` ``(layer, h)``) and ``W (d_L, S)``; ``widths`` is ``[d_0, …, d_L]``.
+    :meth:`~DisentangledTransformer.head` ``(layer, h)``) and ``W (d_L, S)``, each with a leading ``R`` given
+    ``runs``; ``widths`` is ``[d_0, …, d_L]``.
 
-    ``forward`` and ``loss`` (with ``reduction="mean"``) run the fast path; ``run_with_cache`` and
-    ``forward_plain`` the readable formulation. They compute the same function.
+    One model, two formulations of its function: ``run_with_cache`` (and ``forward_plain``) is the readable one,
+    the reference; ``forward`` and ``loss`` (with ``reduction="mean"``) run the fast path for two-layer models
+    (every model of the paper), tested against it, and the readable one for other depths.
     """
 
     def __init__(
@@ -164,12 +257,15 @@ class DisentangledTransformer(_Model):
         heads: Sequence[int] = (1, 1),
         init_std: float = 0.0,
         generator: torch.Generator | None = None,
+        runs: int | None = None,
     ):
         super().__init__()
         self.S = check_vocab(S)
         self.T = check_length(T)
         self.heads = _check_heads(heads)
-        init_std = check_nonnegative_float("init_std", init_std)
+        self.init_std = check_nonnegative_float("init_std", init_std)
+        self.runs = _check_runs(runs)
+        lead = () if self.runs is None else (self.runs,)
         self.widths = [S + T]
         for m in self.heads:
             self.widths.append(self.widths[-1] * (1 + m))
@@ -177,11 +273,14 @@ class DisentangledTransformer(_Model):
         for l, m in enumerate(self.heads):
             d = self.widths[l]
             for _ in range(m):
-                a = torch.zeros(d, d)
-                if init_std > 0:
-                    a = init_std * torch.randn(d, d, generator=generator)
+                a = torch.zeros(*lead, d, d)
+                if self.init_std > 0:
+                    a = self.init_std * torch.randn(*lead, d, d, generator=generator)
                 self.A.append(nn.Parameter(a))
-        self.W = nn.Parameter(torch.zeros(self.widths[-1], S))
+        self.W = nn.Parameter(torch.zeros(*lead, self.widths[-1], S))
+
+    def _kwargs(self) -> dict:
+        return {"S": self.S, "T": self.T, "heads": self.heads, "init_std": self.init_std}
 
     # -- parameter access -------------------------------------------------------------------
     def _head(self, layer: int, h: int) -> nn.Parameter:
@@ -199,19 +298,20 @@ class DisentangledTransformer(_Model):
 
     def config(self) -> dict:
         """What rebuilds the architecture (saved with checkpoints, chapter 4)."""
-        return {"model": "disentangled", "S": self.S, "T": self.T, "heads": list(self.heads)}
+        out = {"model": "disentangled", "S": self.S, "T": self.T, "heads": list(self.heads)}
+        return out if self.runs is None else {**out, "runs": self.runs}
 
     def _fast_parameters(self) -> tuple[tuple[int, ...], nn.Parameter, tuple[nn.Parameter, ...]]:
-        """``(heads, W, A)``: all the fast path (``causal_tutorial._fastpath``) reads of the model,
-        ``A`` every attention matrix in layer order (layer 1's heads, then layer 2's, …)."""
+        """``(heads, W, A)``: all the fast path (``causal_tutorial._fastpath``) reads of the model's
+        parameters, ``A`` every attention matrix in layer order (layer 1's heads, then layer 2's, …)."""
         return self.heads, self.W, tuple(self.A)
 
     # -- the readable formulation -------------------------------------------------------------
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``x̃ (n, T, S+T)``: one-hot token ⊕ one-hot position (chapter 3)."""
-        n, T = tokens.shape
+        """``x̃ (n, T, S+T)``: one-hot token ⊕ one-hot position (chapter 3); ``(R, n, T, S+T)`` with runs."""
+        T = tokens.shape[-1]
         tok = F.one_hot(tokens, self.S).to(self.W.dtype)
-        pos = torch.eye(T, dtype=self.W.dtype, device=tokens.device).expand(n, T, T)
+        pos = torch.eye(T, dtype=self.W.dtype, device=tokens.device).expand(*tokens.shape, T)
         return torch.cat([tok, pos], dim=-1)
 
     def run_with_cache(self, tokens: torch.Tensor) -> tuple[torch.Tensor, Cache]:
@@ -221,10 +321,11 @@ class DisentangledTransformer(_Model):
         logits ``h⁽ᴸ⁾_{T-1} W``. The cache holds ``("attn", l, h)`` (``(n, T, T)``, causal, rows
         summing to 1) and ``("resid", l)`` = ``h⁽ˡ⁾`` (``(n, T, widths[l])``), ``l`` from 1 for
         attention and from 0 (the embedding) for the residual stream, so
-        ``cache["resid", L][:, -1] @ W`` are the logits. Runs under the caller's grad mode (wrap it
-        in ``torch.no_grad()`` to only read it, as :meth:`~DisentangledTransformer.attention` does).
+        ``cache["resid", L][:, -1] @ W`` are the logits. With a run axis every entry has a leading ``R``.
+        Runs under the caller's grad mode (wrap it in ``torch.no_grad()`` to only read it, as
+        :meth:`~DisentangledTransformer.attention` does).
         """
-        tokens = check_tokens(tokens, self.S, self.T)
+        tokens = self._check_tokens(tokens)
         h = self.embed(tokens)
         mask = _causal_mask(self.T, tokens.device)
         cache: Cache = {("resid", 0): h}
@@ -232,15 +333,15 @@ class DisentangledTransformer(_Model):
         for l, m in enumerate(self.heads, start=1):
             outs = [h]
             for j in range(m):
-                A = self.A[k]
+                A = self._per_run(self.A[k], 1)
                 k += 1
-                scores = h @ A @ h.transpose(1, 2)  # (n, T, T)
+                scores = h @ A @ h.transpose(-1, -2)  # (n, T, T)
                 att = _masked_softmax(scores, mask)
                 cache["attn", l, j] = att
                 outs.append(att @ h)
             h = torch.cat(outs, dim=-1)
             cache["resid", l] = h
-        logits = h[:, -1] @ self.W
+        logits = h[..., -1, :] @ self.W
         return logits, cache
 
     def forward_plain(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -250,28 +351,38 @@ class DisentangledTransformer(_Model):
 
     # -- the fast path ------------------------------------------------------------------------
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits ``(n, S)`` at the last position by the fast path (chapter 4): the same function as
-        :meth:`forward_plain`.
+        """Logits ``(n, S)`` at the last position (``(R, n, S)`` with runs): the function of :meth:`forward_plain`.
 
-        Layer 1 by table look-ups (the inputs are one-hot), the last layer and the read-out at the
-        query position only, and for two-layer models a hand-derived backward pass.
+        For two layers by the fast path (chapter 4): layer 1 by table look-ups (the inputs are one-hot),
+        the last layer and the read-out at the query position only, and a hand-derived backward pass.
         """
-        tokens = check_tokens(tokens, self.S, self.T)
+        tokens = self._check_tokens(tokens)
+        if len(self.heads) != 2:
+            return self.run_with_cache(tokens)[0]
         return _fastpath.fast_logits(self, tokens)
 
     def loss(self, tokens: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         """The soft-label cross-entropy ``−Σ_s y_s log softmax(logits)_s`` (chapters 1 and 4).
 
-        With ``reduction="mean"`` (what training calls) its mean over the batch by the fused fast
-        path: for two-layer models the loss and its gradient with respect to the logits are fused
-        into the hand-derived backward pass. With ``"none"``, the per-sequence losses ``(n,)`` of
-        :meth:`forward`'s logits.
+        With ``reduction="mean"`` (what training calls) its mean over the batch, for two-layer models by the
+        fused fast path: the loss and its gradient with respect to the logits are fused into the hand-derived
+        backward pass. With ``"none"``, the per-sequence losses ``(n,)`` of :meth:`forward`'s logits. With a
+        run axis, one mean per run ``(R,)`` (evaluated in chunks of ``EVAL_CHUNK`` sequences without
+        gradients, so that many runs' test sets fit in memory) or ``(R, n)``.
         """
-        tokens = check_tokens(tokens, self.S, self.T)
+        tokens = self._check_tokens(tokens)
         labels = _check_labels(labels, tokens, self.S)
-        if reduction == "mean":
+        if reduction != "mean" or len(self.heads) != 2:
+            return self._reduce(self(tokens), labels, reduction)
+        if self.runs is None or torch.is_grad_enabled():
             return _fastpath.fast_loss(self, tokens, labels)
-        return soft_cross_entropy_from_logits(_fastpath.fast_logits(self, tokens), labels, reduction=reduction)
+        n = tokens.shape[1]
+        parts = [
+            _fastpath.fast_loss(self, tokens[:, lo : lo + EVAL_CHUNK], labels[:, lo : lo + EVAL_CHUNK])
+            * min(EVAL_CHUNK, n - lo)
+            for lo in range(0, n, EVAL_CHUNK)
+        ]
+        return torch.stack(parts).sum(0) / n
 
 
 def _check_heads(heads) -> tuple[int, ...]:
@@ -476,6 +587,7 @@ class StandardTransformer(_Model):
         d: int | None = None,
         layers: int = 2,
         generator: torch.Generator | None = None,
+        runs: int | None = None,
     ):
         super().__init__()
         self.S = check_vocab(S)
@@ -483,21 +595,29 @@ class StandardTransformer(_Model):
         self.d = S + T if d is None else check_positive_int("d", d, "the width")
         d = self.d
         layers = check_positive_int("layers", layers, "the number of layers")
+        self.runs = _check_runs(runs)
+        lead = () if self.runs is None else (self.runs,)
         self.heads = (1,) * layers
         self.widths = [d] * (layers + 1)
 
         def normal(*shape: int) -> nn.Parameter:
-            return nn.Parameter(torch.randn(*shape, generator=generator) / math.sqrt(d))
+            return nn.Parameter(torch.randn(*lead, *shape, generator=generator) / math.sqrt(d))
 
-        self.A = nn.ParameterList([nn.Parameter(torch.zeros(d, d)) for _ in range(layers)])
+        def zeros(*shape: int) -> nn.Parameter:
+            return nn.Parameter(torch.zeros(*lead, *shape))
+
+        self.A = nn.ParameterList([zeros(d, d) for _ in range(layers)])
         self.V = nn.ParameterList()
         self.mlp = nn.ModuleList()
         for _ in range(layers):
             self.V.append(normal(d, d))
-            self.mlp.append(_MuMLP(normal(d, d), nn.Parameter(torch.zeros(d, d))))
-        self.W = nn.Parameter(torch.zeros(d, S))
+            self.mlp.append(_MuMLP(normal(d, d), zeros(d, d), zeros(d), zeros(d)))
+        self.W = zeros(d, S)
         self.tok_emb = normal(S, d)
         self.pos_emb = normal(T, d)
+
+    def _kwargs(self) -> dict:
+        return {"S": self.S, "T": self.T, "d": self.d, "layers": len(self.A)}
 
     def _head(self, layer: int, h: int) -> nn.Parameter:
         return self.A[layer - 1]
@@ -518,37 +638,43 @@ class StandardTransformer(_Model):
 
     def config(self) -> dict:
         """What rebuilds the architecture (saved with checkpoints)."""
-        return {"model": "standard", "S": self.S, "T": self.T, "d": self.d, "layers": len(self.A)}
+        out = {"model": "standard", "S": self.S, "T": self.T, "d": self.d, "layers": len(self.A)}
+        return out if self.runs is None else {**out, "runs": self.runs}
 
     def run_with_cache(self, tokens: torch.Tensor) -> tuple[torch.Tensor, Cache]:
         """Logits ``(n, S)`` and every intermediate (the paper's Fig. 8; the cache is described in the class
-        docstring). Runs under the caller's grad mode."""
-        tokens = check_tokens(tokens, self.S, self.T)
-        h = self.tok_emb[tokens] + self.pos_emb
+        docstring; with a run axis every entry has a leading ``R``). Runs under the caller's grad mode."""
+        tokens = self._check_tokens(tokens)
+        if self.runs is None:
+            h = self.tok_emb[tokens] + self.pos_emb
+        else:  # run r looks its tokens up in its own embedding
+            run = torch.arange(self.runs, device=tokens.device).view(-1, 1, 1)
+            h = self.tok_emb[run, tokens] + self._per_run(self.pos_emb, 1)
         mask = _causal_mask(self.T, tokens.device)
         cache: Cache = {("resid", 0): h}
         for l, (A, V, mlp) in enumerate(zip(self.A, self.V, self.mlp), start=1):
-            att = _masked_softmax(h @ A @ h.transpose(1, 2), mask)
+            att = _masked_softmax(h @ self._per_run(A, 1) @ h.transpose(-1, -2), mask)
             cache["attn", l, 0] = att
-            h = h + mlp(att @ h @ V)
+            h = h + mlp(att @ h @ self._per_run(V, 1), self._per_run)
             cache["resid", l] = h
-        return h[:, -1] @ self.W, cache
+        return h[..., -1, :] @ self.W, cache
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits ``(n, S)`` at the last position (the paper's Fig. 8)."""
+        """Logits ``(n, S)`` at the last position (the paper's Fig. 8; ``(R, n, S)`` with runs)."""
         return self.run_with_cache(tokens)[0]
 
 
 class _MuMLP(nn.Module):
     """The standard transformer's MLP ``d → d → d``: ``relu(x W1 + b1 √d) W2 + b2 √d`` (µP-style scaled
-    biases, as the research code has them; weights and biases are the stored parameters)."""
+    biases, as the research code has them; weights and biases are the stored parameters, with the model's run axis
+    if it has one)."""
 
-    def __init__(self, W1: nn.Parameter, W2: nn.Parameter):
+    def __init__(self, W1: nn.Parameter, W2: nn.Parameter, b1: nn.Parameter, b2: nn.Parameter):
         super().__init__()
-        self.W1, self.W2 = W1, W2
-        self.b1 = nn.Parameter(torch.zeros(W1.shape[1]))
-        self.b2 = nn.Parameter(torch.zeros(W2.shape[1]))
+        self.W1, self.W2, self.b1, self.b2 = W1, W2, b1, b2
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.relu(x @ self.W1 + self.b1 * math.sqrt(self.b1.numel()))
-        return h @ self.W2 + self.b2 * math.sqrt(self.b2.numel())
+    def forward(self, x: torch.Tensor, per_run) -> torch.Tensor:
+        """``x (…, n, T, d)``; ``per_run(p, k)`` views a parameter to broadcast over ``k`` batch axes."""
+        d1, d2 = self.b1.shape[-1], self.b2.shape[-1]
+        h = torch.relu(x @ per_run(self.W1, 1) + per_run(self.b1, 2) * math.sqrt(d1))
+        return h @ per_run(self.W2, 1) + per_run(self.b2, 2) * math.sqrt(d2)

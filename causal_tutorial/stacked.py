@@ -8,14 +8,12 @@ launching them, not the arithmetic, sets the pace. Here the twenty runs become o
   batch its own run would draw (the separate runs all start from the same seed, so they consume
   the same random numbers: the laws ``π``, the uniforms and the queries are drawn once and pushed
   through each graph's parents). Tokens ``(G, n, T)``, labels ``(G, n, S)``.
-* :class:`StackedDisentangledTransformer` holds the ``G`` models' parameters with a leading graph
-  axis (``A1 (G, d0, d0)``, ``A2 (G, d1, d1)``, ``W (G, d2, S)``). Its :meth:`~StackedDisentangledTransformer.loss`
-  returns one loss per graph, ``(G,)``; the training loop (:func:`causal_tutorial.training.train`)
-  backpropagates their sum, and since graph ``g``'s loss depends only on graph ``g``'s parameters,
-  every graph receives exactly the gradient of its own run. SGD and AdamW act entry by entry, so
-  one optimiser step is ``G`` separate steps.
+* The model is the one model with a run axis (``DisentangledTransformer(S, T, runs=G)``, see
+  :class:`causal_tutorial.models._Model`): one loss per graph, ``(G,)``; the training loop
+  (:func:`causal_tutorial.training.train`) backpropagates their sum, so every graph receives exactly the
+  gradient of its own run, and one optimiser step is ``G`` separate steps.
 
-The same holds for **seeds**: :class:`SeedsTask` stacks ``R`` runs of one graph whose batches come each from its
+The same holds for **seeds**: :class:`SeedsTask` stacks ``R`` runs of any task whose batches come each from its
 own generator (:class:`GeneratorSet`, seeded like ``R`` separate runs), so run ``k`` draws exactly the batches
 of a separate run with seed ``seeds[k]`` (``python -m causal_tutorial run NAME --seeds R``).
 
@@ -28,13 +26,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-from . import _fastpath
-from .checks import check_positive_int, generator_or_default, make_generator, token_values_out_of_range
-from .estimators import soft_cross_entropy_from_logits
-from .models import DisentangledTransformer
+from .checks import check_positive_int, generator_or_default, make_generator
 from .priors import normalise_rows_, start_gamma
 from .tasks import SingleParentTask, _chunks, _cumulative
 
@@ -43,7 +36,6 @@ __all__ = [
     "StackedBatch",
     "GeneratorSet",
     "SeedsTask",
-    "StackedDisentangledTransformer",
     "stacked_metrics",
 ]
 
@@ -169,9 +161,9 @@ class SeedsTask:
     generator (the test set: every separate run draws the same one, from ``test_seed``) the one batch is shared
     by all the runs."""
 
-    def __init__(self, task: SingleParentTask, seeds: Sequence[int]):
-        if not isinstance(task, SingleParentTask):
-            raise TypeError(f"task must be a SingleParentTask, got {type(task).__name__}")
+    def __init__(self, task, seeds: Sequence[int]):
+        if not callable(getattr(task, "sample", None)):
+            raise TypeError(f"task must be a task with a sample method, got {type(task).__name__}")
         seeds = list(seeds)
         if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
             raise ValueError(f"seeds must be a non-empty list of ints, got {seeds!r}")
@@ -202,129 +194,14 @@ class SeedsTask:
         return StackedBatch(b.tokens.expand(self.G, -1, -1), b.labels.expand(self.G, -1, -1))
 
 
-class StackedDisentangledTransformer(nn.Module):
-    """``G`` two-layer, one-head-per-layer disentangled transformers (zero init) with a leading graph axis.
+def stacked_metrics(task: StackedTask | SeedsTask, per_run):
+    """The evaluation callback of a model with a run axis: ``per_run(task)`` (a one-run callback
+    ``metrics(model, test_tokens) -> dict``) for every run on its own model, task and test tokens, as lists over
+    runs."""
+    run_metrics = [per_run(t) for t in task.tasks]
 
-    ``model(tokens)`` maps ``tokens (G, n, T)`` to logits ``(G, n, S)``; ``model.loss(tokens, labels)``
-    returns the per-graph mean soft cross-entropy ``(G,)``; ``model.unstack(g)`` (or
-    :meth:`~StackedDisentangledTransformer.models`) gives graph ``g``'s
-    :class:`~causal_tutorial.models.DisentangledTransformer` with a copy of its parameters; :meth:`stack`
-    builds one from such models.
-    """
-
-    def __init__(self, G: int, S: int, T: int):
-        super().__init__()
-        self.G = check_positive_int("G", G, "the number of stacked models")
-        ref = DisentangledTransformer(S, T, (1, 1))  # checks S and T, gives the widths
-        self.S, self.T, self.widths = ref.S, ref.T, ref.widths
-        d0, d1, d2 = self.widths
-        self.A1 = nn.Parameter(torch.zeros(self.G, d0, d0))
-        self.A2 = nn.Parameter(torch.zeros(self.G, d1, d1))
-        self.W = nn.Parameter(torch.zeros(self.G, d2, S))
-
-    @classmethod
-    def stack(cls, models: Sequence[DisentangledTransformer]) -> StackedDisentangledTransformer:
-        """One stacked model holding copies of ``models``' parameters (all of shape ``(1, 1)`` heads)."""
-        models = list(models)
-        if not models or any(not isinstance(m, DisentangledTransformer) or m.heads != (1, 1) for m in models):
-            raise ValueError("models must be a non-empty list of DisentangledTransformer with heads (1, 1)")
-        out = cls(len(models), models[0].S, models[0].T)
-        with torch.no_grad():
-            out.A1.copy_(torch.stack([m.A[0] for m in models]))
-            out.A2.copy_(torch.stack([m.A[1] for m in models]))
-            out.W.copy_(torch.stack([m.W for m in models]))
-        return out
-
-    def unstack(self, g: int) -> DisentangledTransformer:
-        """Graph ``g``'s model (a copy of its parameters, on this model's device)."""
-        if isinstance(g, bool) or not isinstance(g, int) or not 0 <= g < self.G:
-            raise ValueError(f"g must be an int in 0 … {self.G - 1}, got g={g!r}")
-        m = DisentangledTransformer(self.S, self.T, (1, 1)).to(self.W.device)
-        with torch.no_grad():
-            m.A[0].copy_(self.A1[g])
-            m.A[1].copy_(self.A2[g])
-            m.W.copy_(self.W[g])
-        return m
-
-    def models(self) -> list[DisentangledTransformer]:
-        """Every graph's model, each with a copy of its parameters (:meth:`unstack` for all ``g``)."""
-        return [self.unstack(g) for g in range(self.G)]
-
-    def config(self) -> dict:
-        return {"model": "stacked_disentangled", "G": self.G, "S": self.S, "T": self.T, "heads": [1, 1]}
-
-    def _check(self, tokens: torch.Tensor) -> torch.Tensor:
-        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 3 or tokens.shape[0] != self.G:
-            shape = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
-            raise ValueError(f"tokens must have shape (G={self.G}, n, T={self.T}), got {shape}")
-        if tokens.shape[2] != self.T:
-            raise ValueError(f"tokens must have shape (G={self.G}, n, T={self.T}), got {tuple(tokens.shape)}")
-        if tokens.dtype != torch.long or token_values_out_of_range(tokens, self.S):
-            raise ValueError(f"tokens must be int64 in 0 … {self.S - 1}")
-        return tokens
-
-    def _fast_parameters(self) -> tuple[tuple[int, ...], nn.Parameter, tuple[nn.Parameter, ...]]:
-        """What the fast path (``causal_tutorial._fastpath``) reads: heads, ``W (G, d2, S)``, ``(A1, A2)``."""
-        return (1, 1), self.W, (self.A1, self.A2)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits ``(G, n, S)`` at the last position, each graph's model on its own tokens, by the
-        fast path of :class:`~causal_tutorial.models.DisentangledTransformer` with a graph axis."""
-        return _fastpath.fast_logits(self, self._check(tokens))
-
-    def forward_plain(self, tokens: torch.Tensor) -> torch.Tensor:
-        """The same logits ``(G, n, S)`` computed directly, with autograd (what the tests compare with).
-
-        The readable formulation of chapter 3 with the one-hot inputs used directly: layer 1's
-        scores ``x_iᵀ A1 x_j`` from the token rows and position rows of ``A1``, layer 2 only at
-        the query (the one position the loss reads).
-        """
-        tokens = self._check(tokens)
-        S, T = self.S, self.T
-        E = F.one_hot(tokens, S).to(self.W.dtype)  # (G, n, T, S)
-        # layer 1: L_i = x_iᵀ A1 = E_i A1[:S] + A1[S + i];  scores_ij = L_i x_j = L_i[:S]·E_j + L_i[S + j]
-        L = E @ self.A1[:, :S].unsqueeze(1) + self.A1[:, S:].unsqueeze(1)  # (G, n, T, d0)
-        scores = L[..., :S] @ E.transpose(-1, -2) + L[..., S:]
-        mask = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()
-        P1 = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)  # (G, n, T, T)
-        eye = torch.eye(T, dtype=E.dtype, device=E.device).expand_as(P1)
-        h1 = torch.cat([E, eye, P1 @ E, P1], dim=-1)  # (G, n, T, d1)
-        # layer 2 at the query T-1 (it sees every position)
-        hq = h1[:, :, -1]  # (G, n, d1)
-        k = torch.matmul(hq, self.A2)  # (G, n, d1)
-        att2 = torch.softmax((h1 @ k.unsqueeze(-1)).squeeze(-1), dim=-1)  # (G, n, T)
-        out2 = (att2.unsqueeze(-2) @ h1).squeeze(-2)  # (G, n, d1)
-        return torch.matmul(torch.cat([hq, out2], dim=-1), self.W)  # (G, n, S)
-
-    def loss(self, tokens: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        """Each graph's soft cross-entropy: ``(G,)`` means (``reduction="mean"``) or ``(G, n)``."""
-        if reduction not in ("mean", "none"):
-            raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
-        tokens = self._check(tokens)
-        if not isinstance(labels, torch.Tensor) or labels.shape != (*tokens.shape[:2], self.S):
-            raise ValueError(f"labels must have shape (G, n, S={self.S}) matching tokens {tuple(tokens.shape)}")
-        if reduction == "mean" and torch.is_grad_enabled():
-            return _fastpath.fast_loss(self, tokens, labels)
-        if reduction == "mean":  # evaluation: in chunks, so that G large test sets fit in memory
-            n = tokens.shape[1]
-            parts = [
-                _fastpath.fast_loss(self, tokens[:, lo : lo + EVAL_CHUNK], labels[:, lo : lo + EVAL_CHUNK])
-                * min(EVAL_CHUNK, n - lo)
-                for lo in range(0, n, EVAL_CHUNK)
-            ]
-            return torch.stack(parts).sum(0) / n
-        return soft_cross_entropy_from_logits(self(tokens), labels, reduction="none")  # (G, n)
-
-
-def stacked_metrics(task: StackedTask | SeedsTask, n_sequences: int = 1024):
-    """The evaluation callback for a stacked run: each graph's
-    :func:`~causal_tutorial.analysis.attention_on_parents`, as lists over graphs."""
-    from .analysis import attention_on_parents
-
-    def metrics(model: StackedDisentangledTransformer, test_tokens: torch.Tensor) -> dict:
-        per = [
-            attention_on_parents(model.unstack(g), t, test_tokens[g, :n_sequences]) for g, t in enumerate(task.tasks)
-        ]
+    def metrics(model, test_tokens: torch.Tensor) -> dict:
+        per = [m(model.unstack(r), test_tokens[r]) for r, m in enumerate(run_metrics)]
         return {key: [p[key] for p in per] for key in per[0]}
 
     return metrics

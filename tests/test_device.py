@@ -15,7 +15,6 @@ import torch
 from causal_tutorial.experiments import run_experiment
 from causal_tutorial.graphs import random_tree
 from causal_tutorial.models import DisentangledTransformer
-from causal_tutorial.stacked import StackedDisentangledTransformer
 from causal_tutorial.tasks import SingleParentTask
 
 DEVICE = os.environ.get("CAUSAL_TUTORIAL_TEST_DEVICE") or ("cuda" if torch.cuda.is_available() else None)
@@ -71,7 +70,7 @@ def test_stacked_model_on_the_device_is_each_models_own():
     S, T = 3, 10
     models = [_model(S, T, (1, 1), seed) for seed in range(4)]
     batches = [_batch(S, T, 256, 20 + g) for g in range(4)]
-    stacked = StackedDisentangledTransformer.stack(models).to(DEVICE)
+    stacked = DisentangledTransformer.stack(models).to(DEVICE)
     tokens = torch.stack([b[0] for b in batches]).to(DEVICE)
     labels = torch.stack([b[1] for b in batches]).to(DEVICE)
     losses = stacked.loss(tokens, labels)
@@ -79,7 +78,7 @@ def test_stacked_model_on_the_device_is_each_models_own():
     for g, (m, (tok, lab)) in enumerate(zip(models, batches)):
         ref_loss, ref_grads = _loss_and_grads(m, tok, lab, plain=False)
         assert abs(float(losses[g].detach().cpu()) - float(ref_loss)) < 1e-5
-        for p, r in zip((stacked.W, stacked.A1, stacked.A2), ref_grads):  # the model's order: W, A.0, A.1
+        for p, r in zip((stacked.W, stacked.A[0], stacked.A[1]), ref_grads):  # the model's order: W, A.0, A.1
             assert _rel(p.grad[g].cpu().double(), r) < 1e-4
 
 

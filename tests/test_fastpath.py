@@ -8,7 +8,7 @@ from causal_tutorial import _fastpath, models
 from causal_tutorial._fastpath import TwoLayerLogits, TwoLayerLoss, layer1_tables
 from causal_tutorial.models import DisentangledTransformer
 
-HEADS = [(1, 1), (2, 1), (1, 2), (1, 1, 1), (1,)]
+HEADS = [(1, 1), (2, 1), (1, 2)]  # the fast path is for two layers; other depths run the readable formulation
 SHAPES = [(10, 20), (3, 5), (5, 9)]
 
 
@@ -202,3 +202,18 @@ def test_retain_freed_memory_is_public_safe_to_call_repeatedly_and_not_called_by
     model(tokens)
     model.loss(tokens, labels).backward()
     assert calls == []
+
+
+@pytest.mark.parametrize("heads", [(1,), (1, 1, 1)], ids=str)
+def test_other_depths_have_no_second_formulation(heads, monkeypatch):
+    """One model: a depth other than two runs the readable formulation itself, never the fast path."""
+    model = make_model(5, 8, heads, 0.5)
+    tokens, labels = make_batch(5, 8)
+
+    def no_fast_path(*args, **kwargs):
+        raise AssertionError("the fast path was called for a model of depth other than two")
+
+    monkeypatch.setattr(_fastpath, "fast_logits", no_fast_path)
+    monkeypatch.setattr(_fastpath, "fast_loss", no_fast_path)
+    assert torch.equal(model(tokens), model.run_with_cache(tokens)[0])
+    assert model.loss(tokens, labels).dim() == 0

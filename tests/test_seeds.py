@@ -49,8 +49,6 @@ def test_the_seeds_are_checked():
         SeedsTask(task, [1, 2]).make_generator(0, "cpu")
     with pytest.raises(ValueError, match="seeds applies to one-graph experiments"):
         run_experiment("forests", seeds=2, **KW)
-    with pytest.raises(ValueError, match="cannot train its seeds stacked"):
-        run_experiment("multiparent", seeds=2, **KW)
     with pytest.raises(ValueError, match="seeds"):
         run_experiment("chain", seeds=0, **KW)
 
@@ -70,6 +68,22 @@ def test_each_seed_of_a_stacked_run_is_its_separate_run():
     losses = [r["final"]["test_loss"] for r in res["runs"]]
     assert res["over_seeds"]["test_loss"]["mean"] == pytest.approx(sum(losses) / 3)
     assert len(set(losses)) == 3, "three seeds, three different runs"
+
+
+@pytest.mark.parametrize("name", ["multiparent", "standard"])
+def test_seeds_of_any_experiment_stack_random_initialisations_and_equal_their_separate_runs(name):
+    """Multi-parent (two layer-1 heads, random initial weights) and the standard transformer: each seed starts
+    from its separate run's initial weights and ends where that run ends, to float rounding."""
+    res = run_experiment(name, seed=2, seeds=2, **KW)
+    for run in res["runs"]:
+        alone = run_experiment(name, seed=run["seed"], **KW)
+        assert run["config"] == alone["config"]
+        for a, b in zip(run["history"], alone["history"]):
+            assert a["step"] == b["step"] and abs(a["test_loss"] - b["test_loss"]) < 1e-4
+        for pa, pb in zip(run["model"].parameters(), alone["model"].parameters()):
+            torch.testing.assert_close(pa, pb, rtol=1e-3, atol=1e-4)
+    finals = [r["final"]["test_loss"] for r in res["runs"]]
+    assert "test_loss" in res["over_seeds"] and finals[0] != finals[1]
 
 
 def test_a_stacked_seeds_run_resumes_exactly(tmp_path):

@@ -1,4 +1,4 @@
-"""Stacked runs (causal_tutorial.stacked): the same runs as separate ones, trained as one."""
+"""Stacked runs (causal_tutorial.stacked, and the models' run axis): the same runs as separate ones, trained as one."""
 
 import pytest
 import torch
@@ -7,9 +7,9 @@ from causal_tutorial._fastpath import TwoLayerLogits, TwoLayerLoss
 from causal_tutorial.checks import make_generator
 from causal_tutorial.experiments import run_experiment
 from causal_tutorial.graphs import chain, random_forest, random_tree
-from causal_tutorial.models import DisentangledTransformer
+from causal_tutorial.models import DisentangledTransformer, StandardTransformer
 from causal_tutorial.priors import SamplerSettings
-from causal_tutorial.stacked import StackedDisentangledTransformer, StackedTask
+from causal_tutorial.stacked import StackedTask
 from causal_tutorial.tasks import SingleParentTask
 
 S, T = 3, 12
@@ -38,29 +38,63 @@ def test_stacked_batches_are_each_graphs_own_batches(chunked):
     assert batches[0].tokens.shape == (4, 300, T) and batches[0].labels.shape == (4, 300, S)
 
 
-def test_stacked_logits_and_gradients_are_each_models_own():
-    torch.manual_seed(0)
-    models = [DisentangledTransformer(S, T) for _ in range(3)]
+def _random_models(cls, R, **kw):
+    gen = torch.Generator().manual_seed(0)
+    models = [cls(S, T, **kw) for _ in range(R)]
     with torch.no_grad():
         for m in models:
             for p in m.parameters():
-                p.normal_(0, 0.5)
-    stacked = StackedDisentangledTransformer.stack(models)
-    tokens = torch.randint(0, S, (3, 50, T))
+                p.copy_(0.5 * torch.randn(p.shape, generator=gen))
+    return models
+
+
+@pytest.mark.parametrize(
+    "cls, kw",
+    [(DisentangledTransformer, {}), (DisentangledTransformer, {"heads": (2, 1)}), (StandardTransformer, {})],
+    ids=["disentangled (1, 1)", "disentangled (2, 1)", "standard"],
+)
+def test_a_model_with_a_run_axis_gives_each_run_its_own_logits_loss_and_gradients(cls, kw):
+    torch.manual_seed(0)  # the labels
+    models = _random_models(cls, 3, **kw)
+    stacked = cls.stack(models)
+    assert stacked.runs == 3 and all(p.shape[0] == 3 for p in stacked.parameters())
+    tokens = torch.randint(0, S, (3, 50, T), generator=torch.Generator().manual_seed(1))
     labels = torch.distributions.Dirichlet(torch.ones(S)).sample((3, 50))
-    torch.testing.assert_close(stacked(tokens), stacked.forward_plain(tokens), atol=1e-5, rtol=1e-5)
+    plain = stacked.run_with_cache(tokens)[0]  # the readable formulation, with the run axis
+    torch.testing.assert_close(stacked(tokens), plain, atol=1e-5, rtol=1e-5)
     loss = stacked.loss(tokens, labels)
+    assert loss.shape == (3,)
     loss.sum().backward()
-    for g, m in enumerate(models):
-        torch.testing.assert_close(stacked(tokens)[g], m.forward_plain(tokens[g]), atol=1e-5, rtol=1e-5)
-        own = m.loss(tokens[g], labels[g])
+    grads = dict(stacked.named_parameters())
+    for r, m in enumerate(models):
+        torch.testing.assert_close(plain[r], m.run_with_cache(tokens[r])[0], atol=1e-5, rtol=1e-5)
+        own = m.loss(tokens[r], labels[r])
         own.backward()
-        torch.testing.assert_close(loss[g], own, atol=1e-6, rtol=1e-6)
-        torch.testing.assert_close(stacked.A1.grad[g], m.A[0].grad, atol=1e-6, rtol=1e-5)
-        torch.testing.assert_close(stacked.A2.grad[g], m.A[1].grad, atol=1e-6, rtol=1e-5)
-        torch.testing.assert_close(stacked.W.grad[g], m.W.grad, atol=1e-6, rtol=1e-5)
-        back = stacked.unstack(g)
+        torch.testing.assert_close(loss[r], own, atol=1e-6, rtol=1e-5)
+        for name, p in m.named_parameters():
+            torch.testing.assert_close(grads[name].grad[r], p.grad, atol=1e-5, rtol=1e-5, msg=name)
+        back = stacked.unstack(r)
         assert all(torch.equal(a, b) for a, b in zip(back.parameters(), m.parameters()))
+        for (k, a), b in zip(stacked.attention(tokens).items(), m.attention(tokens[r]).values()):
+            torch.testing.assert_close(a[r], b, atol=1e-6, rtol=1e-5, msg=str(k))
+    assert stacked.loss(tokens, labels, reduction="none").shape == (3, 50)
+
+
+def test_the_fast_path_with_a_run_axis_matches_the_readable_model_in_float64():
+    models = [m.double() for m in _random_models(DisentangledTransformer, 2, heads=(2, 1))]
+    stacked = DisentangledTransformer.stack(models)
+    tokens = torch.randint(0, S, (2, 40, T), generator=torch.Generator().manual_seed(2))
+    labels = torch.distributions.Dirichlet(torch.ones(S, dtype=torch.float64)).sample((2, 40))
+
+    def grads(loss_fn):
+        stacked.zero_grad()
+        loss_fn().sum().backward()
+        return [p.grad.clone() for p in stacked.parameters()]
+
+    fast = grads(lambda: stacked.loss(stacked._check_tokens(tokens), labels))
+    plain = grads(lambda: -(labels * torch.log_softmax(stacked.run_with_cache(tokens)[0], -1)).sum(-1).mean(-1))
+    for a, b in zip(fast, plain):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)
 
 
 def test_stacked_backward_passes_gradcheck_in_float64():
@@ -114,12 +148,20 @@ def test_clear_errors():
         StackedTask([tasks[0], SingleParentTask(S + 1, T, chain(T))])
     with pytest.raises(TypeError, match="SingleParentTask"):
         StackedTask([tasks[0], "not a task"])
-    model = StackedDisentangledTransformer(2, S, T)
+    model = DisentangledTransformer(S, T, runs=2)
     with pytest.raises(ValueError, match="shape"):
         model(torch.zeros(3, 5, T, dtype=torch.long))
-    with pytest.raises(ValueError, match="0 … 2"):
+    with pytest.raises(ValueError, match="0..S-1"):
         model(torch.full((2, 5, T), S, dtype=torch.long))
-    with pytest.raises(ValueError, match="g must be"):
+    with pytest.raises(ValueError, match="r must be"):
         model.unstack(2)
+    with pytest.raises(ValueError, match="runs .* must be a positive int"):
+        DisentangledTransformer(S, T, runs=0)
+    with pytest.raises(ValueError, match="without a run axis"):
+        DisentangledTransformer.stack([model])
+    with pytest.raises(ValueError, match="one architecture"):
+        DisentangledTransformer.stack([DisentangledTransformer(S, T), DisentangledTransformer(S, T, heads=(2, 1))])
+    with pytest.raises(ValueError, match="needs a model with a run axis"):
+        DisentangledTransformer(S, T).unstack(0)
     with pytest.raises(ValueError, match="many-graph"):
         run_experiment("chain", scale="test", stacked=True, progress=False)
