@@ -214,13 +214,13 @@ def table(result: dict) -> str:
 # --- what each choice buys --------------------------------------------------------------------------
 def _one_position_per_level(task: SingleParentTask) -> SingleParentTask:
     """The same task filled one position at a time (the fill order is by depth, so parents come first)."""
-    levels = []
-    for lv, par in task._levels:
+    groups = []
+    for k, lv, (par,) in task._groups:
         for i in range(lv.stop - lv.start):
             p = slice(par.start + i, par.start + i + 1) if isinstance(par, slice) else par[i : i + 1]
-            levels.append((slice(lv.start + i, lv.start + i + 1), p))
+            groups.append((k, slice(lv.start + i, lv.start + i + 1), [p]))
     slow = SingleParentTask(task.S, task.T, task.parents, task.alpha)
-    slow._levels = levels
+    slow._groups = groups
     return slow
 
 

@@ -29,7 +29,7 @@ import torch
 
 from .checks import check_positive_int, generator_or_default, make_generator
 from .priors import normalise_rows_, start_gamma
-from .tasks import SingleParentTask, _chunks, _cumulative
+from .tasks import SingleParentTask, _chunks
 
 __all__ = [
     "StackedTask",
@@ -82,14 +82,6 @@ class StackedTask:
         self.tasks = tasks
         self.G, self.S, self.T, self.alpha = len(tasks), first.S, first.T, first.alpha
         self.device, self.settings = first.device, first.settings
-        # Position by position, for every graph at once: the row of the uniforms its own sampler
-        # gives position i (its slot in that graph's fill order) and its parent (-1 for a root).
-        T, dev = self.T, self.device
-        slots = [list(range(T)) if t._unorder is None else t._unorder.tolist() for t in tasks]
-        self._slot = torch.tensor([[sl[i] for sl in slots] for i in range(T - 1)], device=dev)  # (T-1, G)
-        par = torch.tensor([[t.parents[i] for t in tasks] for i in range(T - 1)], device=dev)
-        self._root = (par < 0).view(T - 1, self.G, 1)
-        self._parent = par.clamp(min=0)  # (T-1, G); a root's entry is unused
 
     @property
     def kind(self) -> str:
@@ -117,22 +109,8 @@ class StackedTask:
         return StackedBatch(tok, lab)
 
     def _tokens(self, C: torch.Tensor, mu: torch.Tensor, u: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        """Every graph's tokens ``(G, n, T)``: the draws of ``tasks[g]._tokens`` (same inverse-CDF
-        comparisons on the same uniforms), made position by position for all graphs together."""
-        G, T, n = self.G, self.T, mu.shape[-1]
-        m = torch.arange(n, device=self.device)
-        tok = torch.zeros(T, G, n, dtype=torch.long, device=self.device)  # a root reads a zero "parent"
-        Cmu = _cumulative(mu).unsqueeze(1)  # (S, 1, n)
-        g_idx = torch.arange(G, device=self.device)
-        for i in range(T - 1):
-            ug = u.index_select(0, self._slot[i])  # (G, n)
-            root = (Cmu <= ug).sum(0)
-            par_tok = tok[self._parent[i], g_idx]  # (G, n)
-            rows = C.index_select(1, torch.add(m, par_tok, alpha=n).view(-1)).view(-1, G, n)
-            child = (rows <= ug).sum(0)
-            tok[i] = torch.where(self._root[i], root, child)
-        tok[T - 1] = query
-        return tok.permute(1, 2, 0).contiguous()
+        """Every graph's tokens ``(G, n, T)``: each graph's own token loop on the shared laws and uniforms."""
+        return torch.stack([t._tokens(C, mu, u, query) for t in self.tasks])
 
 
 class GeneratorSet:

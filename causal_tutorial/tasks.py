@@ -107,6 +107,38 @@ def _inverse_cdf(C: torch.Tensor, u: torch.Tensor, out: torch.Tensor | None = No
     return torch.sum(C <= u, 0, out=out)
 
 
+#: Positions filled together: ``(k, slots, parents)``, ``k`` parents each, ``slots`` their rows of the fill-order
+#: buffer, ``parents`` ``k`` index objects (slices or index tensors): the slots of each one's ``j``-th parent.
+Group = tuple[int, slice, list]
+
+
+def _column(tokens: torch.Tensor, parents: Sequence, S: int) -> torch.Tensor:
+    """The parents' tokens read as one number ``r`` in base ``S`` (first parent most significant), as the column
+    ``r·n + m`` of sequence ``m``'s row ``r`` in a batch-last table ``(S, rows·n)``."""
+    n = tokens.shape[-1]
+    r = tokens[parents[0]]
+    for p in parents[1:]:
+        r = torch.add(tokens[p], r, alpha=S)
+    return torch.add(torch.arange(n, device=tokens.device), r, alpha=n)
+
+
+def _fill(
+    tokens: torch.Tensor,
+    groups: Sequence[Group],
+    C: Mapping[int, torch.Tensor],
+    u: torch.Tensor,
+    S: int,
+    u_offset: int = 0,
+) -> None:
+    """The token loop of every sampler: fill ``tokens (T, n)`` (fill order; the roots already in place) group by
+    group, each child drawn by inverse CDF of its uniform (row ``slot - u_offset`` of ``u``) from the row of
+    ``C[k]`` (cumulative, batch last, ``(S, S^k·n)``) that its parents' tokens select."""
+    for k, slots, parents in groups:
+        rows = C[k].index_select(1, _column(tokens, parents, S).view(-1))
+        uniforms = u[slots.start - u_offset : slots.stop - u_offset]
+        _inverse_cdf(rows, uniforms.reshape(-1), out=tokens[slots].view(-1))
+
+
 def _position_order(tokens: torch.Tensor, unorder: torch.Tensor | None) -> torch.Tensor:
     """The ``(T, n)`` buffer in fill order → ``(n, T)`` in position order."""
     if unorder is not None:
@@ -208,11 +240,11 @@ class SingleParentTask:
         order = [i for lv in levels for i in lv] + [T - 1]
         slot = {pos: j for j, pos in enumerate(order)}
         self._n_roots = len(levels[0])
-        self._levels = []  # (slots of the level, slots of their parents)
+        self._groups: list[Group] = []  # one per depth level: (1, its slots, [the slots of their parents])
         lo = len(levels[0])
         for lv in levels[1:]:
             par = [slot[self.parents[i]] for i in lv]
-            self._levels.append((slice(lo, lo + len(lv)), _as_index(par, self.device)))
+            self._groups.append((1, slice(lo, lo + len(lv)), [_as_index(par, self.device)]))
             lo += len(lv)
         self._unorder = _permutation(slot, T, self.device)
 
@@ -283,16 +315,10 @@ class SingleParentTask:
 
     def _tokens(self, C: torch.Tensor, mu: torch.Tensor, u: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """The tokens ``(n, T)`` from :meth:`_laws`' ``C`` and ``μ``, the uniforms and the queries."""
-        T, dev = self.T, self.device
-        n = mu.shape[-1]
-        m = torch.arange(n, device=dev)
-        tokens = torch.empty(T, n, dtype=torch.long, device=dev)  # rows in fill order
-        R = self._n_roots
+        T, n, R = self.T, mu.shape[-1], self._n_roots
+        tokens = torch.empty(T, n, dtype=torch.long, device=self.device)  # rows in fill order
         tokens[:R] = _inverse_cdf(_cumulative(mu).unsqueeze(1), u[:R])  # roots ~ μ
-        for lv, par in self._levels:  # children ~ their parent's row, one depth level at a time
-            col = torch.add(m, tokens[par], alpha=n)  # (L, n): column of the parent's row
-            rows = C.index_select(1, col.view(-1))  # (S, L·n)
-            _inverse_cdf(rows, u[lv].view(-1), out=tokens[lv].view(-1))
+        _fill(tokens, self._groups, {1: C}, u, self.S)  # children ~ their parent's row, a depth level at a time
         tokens[T - 1] = query
         return _position_order(tokens, self._unorder)
 
@@ -342,8 +368,7 @@ class MultiParentTask:
         order = levels[0] + [i for grp in groups for i in grp]
         slot = {pos: j for j, pos in enumerate(order)}
         self._n_roots = len(levels[0])
-        # (k, slots of the group, slots of each parent j: k entries)
-        self._groups: list[tuple[int, slice, list[slice | torch.Tensor]]] = []
+        self._groups: list[Group] = []  # (k, slots of the group, slots of each parent j: k entries)
         lo = self._n_roots
         for grp in groups:
             if grp:
@@ -436,22 +461,12 @@ class MultiParentTask:
         """Tokens and labels given the tables ``{k: (S, S^k, n)}`` (batch last), the uniforms and the roots."""
         S, T, dev = self.S, self.T, self.device
         R, n = self._n_roots, roots.shape[-1]
-        m = torch.arange(n, device=dev)
         C = {k: _cumulative(P).view(S, -1) for k, P in tables.items()}  # column r·n + m: row r of π_m
         tokens = torch.empty(T, n, dtype=torch.long, device=dev)  # rows in fill order
         tokens[:R] = roots
-
-        def column(par: Sequence) -> torch.Tensor:  # the parents' row r (base S) as a column r·n + m
-            r = tokens[par[0]]
-            for p in par[1:]:
-                r = torch.add(tokens[p], r, alpha=S)
-            return torch.add(m, r, alpha=n)
-
-        for k, lv, par in self._groups:
-            rows = C[k].index_select(1, column(par).view(-1))
-            _inverse_cdf(rows, u[lv.start - R : lv.stop - R].view(-1), out=tokens[lv].view(-1))
+        _fill(tokens, self._groups, C, u, S, u_offset=R)  # u holds the children's uniforms only
         k, target_parents = self._target
-        labels = tables[k].view(S, -1).index_select(1, column(target_parents)).T.contiguous()
+        labels = tables[k].view(S, -1).index_select(1, _column(tokens, target_parents, S)).T.contiguous()
         tokens = _position_order(tokens, self._unorder)
         if return_law:
             return Batch(tokens, labels, _law_from_batch_last(tables[k]), None)

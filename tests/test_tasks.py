@@ -515,7 +515,7 @@ def test_the_sampler_ablations_change_speed_only():
     the same law (the fill by position the very same tokens, the float64 solve the same μ)."""
     bench, task = _bench_sampler(), SingleParentTask(10, 20, random_tree(20, seed=0))
     slow = bench._one_position_per_level(task)
-    assert len(slow._levels) == 19 - task._n_roots > len(task._levels)
+    assert len(slow._groups) == 19 - task._n_roots > len(task._groups)
     ours, by_position = (t.sample(2000, torch.Generator().manual_seed(3), return_law=True) for t in (task, slow))
     assert torch.equal(ours.tokens, by_position.tokens) and torch.equal(ours.labels, by_position.labels)
     P = torch.distributions.Dirichlet(torch.full((10,), 0.5)).sample((500, 10))
