@@ -24,6 +24,13 @@ meets one contract:
 * ``model.head(layer, h=0)`` → that head's attention matrix, ``layer`` from 1;
   ``model.param_groups()`` → parameter names by group, for staged training.
 
+**The run axis.** ``DisentangledTransformer(..., runs=R)`` and ``StandardTransformer(..., runs=R)`` are ``R``
+independent models in one: every parameter has a leading axis of length ``R``, tokens are ``(R, n, T)``, logits
+``(R, n, S)``, and ``loss`` gives one mean per run, ``(R,)``. Run ``r``'s loss depends only on run ``r``'s
+parameters, so backpropagating the sum gives every run exactly its own gradient, and one SGD or AdamW step is ``R``
+separate steps: seeds and graphs train at once (``python -m causal_tutorial run NAME --seeds R``, Fig. 9's
+forests). ``Model.stack(models)`` builds one from separate models, ``model.unstack(r)`` gives run ``r`` back.
+
 The disentangled transformer has two formulations of the same function:
 
 * :meth:`DisentangledTransformer.run_with_cache` (and :meth:`~DisentangledTransformer.forward_plain`,
@@ -32,7 +39,9 @@ The disentangled transformer has two formulations of the same function:
 * :meth:`DisentangledTransformer.forward` and :meth:`~DisentangledTransformer.loss` — the fast path
   training uses (the private module ``causal_tutorial._fastpath``): layer-1 scores by gathers (the
   inputs are one-hot), and the last layer and the read-out only at the last position, the only one
-  the loss reads. ``tests/test_fastpath.py`` proves both give the same logits and gradients.
+  the loss reads, for two-layer models (every model of the paper; other depths use the readable one).
+  ``tests/test_fastpath.py`` and ``tests/test_stacked.py`` prove both give the same logits and gradients, with
+  and without a run axis.
 """
 
 from __future__ import annotations
@@ -239,7 +248,7 @@ class DisentangledTransformer(_Model):
             is drawn ``init_std · N(0, 1)`` and ``W`` starts at zero (the multi-parent runs).
         generator: the ``torch.Generator`` for a random initialisation.
         runs: ``None`` for one model, or ``R`` for ``R`` independent models along a leading run axis
-            (see :class:`_Model`; :meth:`~_Model.stack` builds one from separate models).
+            (the module docstring's run axis; ``DisentangledTransformer.stack(models)`` builds one from models).
 
     Parameters: ``A[k]`` of shape ``(d_l, d_l)`` (head ``k`` in layer order; read them as
     :meth:`~DisentangledTransformer.head` ``(layer, h)``) and ``W (d_L, S)``, each with a leading ``R`` given

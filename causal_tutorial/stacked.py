@@ -9,7 +9,7 @@ launching them, not the arithmetic, sets the pace. Here the twenty runs become o
   the same random numbers: the laws ``π``, the uniforms and the queries are drawn once and pushed
   through each graph's parents). Tokens ``(G, n, T)``, labels ``(G, n, S)``.
 * The model is the one model with a run axis (``DisentangledTransformer(S, T, runs=G)``, see
-  :class:`causal_tutorial.models._Model`): one loss per graph, ``(G,)``; the training loop
+  the module docstring of :mod:`causal_tutorial.models`): one loss per graph, ``(G,)``; the training loop
   (:func:`causal_tutorial.training.train`) backpropagates their sum, so every graph receives exactly the
   gradient of its own run, and one optimiser step is ``G`` separate steps.
 
