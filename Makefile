@@ -6,7 +6,7 @@ VPY     := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 NOTEBOOKS := $(wildcard book/*.ipynb)
 
-.PHONY: book install headline html test system-packages lint unit nbval nbval-portable book-strict browser student pdf notebooks sync bench bench-quick clean
+.PHONY: book install headline html test system-packages lint unit nbval nbval-portable book-strict browser course student pdf notebooks sync bench bench-quick clean
 
 book: install headline html
 	@echo "Open the book: file://$(CURDIR)/_build/html/index.html"
@@ -30,7 +30,7 @@ html: install
 
 # system-packages first: Chromium, ChromeDriver and XeLaTeX, installed when missing (as root or with sudo; where it
 # cannot, it stops at once naming the packages and the command that installs them).
-test: install system-packages lint unit nbval nbval-portable book-strict student browser pdf
+test: install system-packages lint unit nbval nbval-portable book-strict course student browser pdf
 
 system-packages:
 	bash scripts/install_system_packages.sh
@@ -73,10 +73,16 @@ browser: install
 	$(VPY) scripts/check_site.py --site _build/student/html --out _build/student/screenshots \
 	  --config _build/student/src/_config.yml --no-colab
 
-# The student edition: solutions removed (not hidden), a starter cell after each exercise; checked for leaks.
-# HTML in _build/student/html, notebooks in _build/student/notebooks.
-student: install
-	env -u MPLBACKEND $(VPY) scripts/make_student.py --out _build/student
+# The course kit (nbgrader): one assignment per chapter in _build/course/ (source/, release/ made by
+# `nbgrader generate_assignment`, gradebook.db, nbgrader_config.py) and the autograder, _build/course/autograder.zip;
+# fails when solution text is left in a release notebook. The grading itself is tested in tests/test_course.py.
+course: install
+	env -u MPLBACKEND $(VPY) scripts/make_course.py --out _build/course
+
+# The student edition, built from the course's release notebooks (no second mechanism): the HTML in
+# _build/student/html, the notebooks in _build/student/notebooks; checked for leaks.
+student: course
+	env -u MPLBACKEND $(VPY) scripts/make_student.py --out _build/student --course _build/course
 
 # The book as a PDF with XeLaTeX (Debian's packages: scripts/install_system_packages.sh): _build/latex/book.pdf.
 pdf: install

@@ -523,7 +523,8 @@ assert round(L["uniform"], 3) == 2.303, "log 10 ≈ 2.303"
 #   about two hundredths of a nat (0.0189 ± 0.0021 on the book-scale test set above).
 #
 # ## Exercises
-#
+
+# %% [markdown]
 # ```{exercise} The bigram estimator, by hand
 # :label: ex-ch1-bigram
 #
@@ -535,7 +536,25 @@ assert round(L["uniform"], 3) == 2.303, "log 10 ≈ 2.303"
 # `check_chain_estimator(estimator)` from `causal_tutorial.exercises.markov`. Which pair of neighbouring
 # tokens must you *not* count, and why?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch1-bigram-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.markov import check_chain_estimator
+
+### BEGIN SOLUTION
+import torch.nn.functional as F
+
+def estimator(tokens, S, alpha):
+    parents, children = tokens[:, :-2], tokens[:, 1:-1]          # pairs (s_{i-1}, s_i), i = 1 … T-2
+    match = (parents == tokens[:, -1:]).float()                    # the parent is the query token
+    counts = (match.unsqueeze(-1) * F.one_hot(children, S)).sum(1)
+    return (counts + alpha) / (counts.sum(-1, keepdim=True) + S * alpha)
+### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch1-bigram-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 3} tags=["remove-cell", "nbval-skip"]
+assert check_chain_estimator(estimator)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch1-bigram-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch1-bigram
 # :class: dropdown
 #
@@ -561,7 +580,8 @@ assert round(L["uniform"], 3) == 2.303, "log 10 ≈ 2.303"
 # **A full answer names** the pair $(s_{T-2}, s_{T-1})$ and the reason it is not evidence: the query is
 # drawn uniformly, not from $\pi[s_{T-2},\cdot\,]$, so the last pair to count is $(s_{T-3}, s_{T-2})$.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} The stationary law by power iteration
 # :label: ex-ch1-power
 #
@@ -574,7 +594,30 @@ assert round(L["uniform"], 3) == 2.303, "log 10 ≈ 2.303"
 # (`check_power_iteration(stationary, alpha=0.1)`) and explain the difference with the spectral gaps
 # plotted above.
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch1-power-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.markov import check_power_iteration
+
+### BEGIN SOLUTION
+import torch
+
+def stationary(P, tol=1e-12, max_steps=1_000_000):
+    mu = torch.full(P.shape[:-1], 1.0 / P.shape[-1], dtype=P.dtype)
+    for step in range(max_steps):
+        new = torch.einsum("nab,na->nb", P, mu)    # μ_b ← Σ_a μ_a π[a, b]
+        if (new - mu).abs().max() < tol:
+            break
+        mu = new
+    print("steps:", step + 1)
+    return new / new.sum(-1, keepdim=True)
+### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch1-power-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 3} tags=["remove-cell", "nbval-skip"]
+assert check_power_iteration(stationary)
+assert check_power_iteration(stationary, alpha=0.1)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch1-power-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch1-power
 # :class: dropdown
 #
@@ -647,7 +690,21 @@ assert 0.005 < smallest < 0.05, "the slowest α = 0.1 chain has a gap of about 1
 # (c) Sequences of length 20 are too short for any estimator to beat $\log S$.
 # (d) Smoothing with $\alpha$ is too strong.
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch1-unigram-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.markov import check_unigram_loss_reason
+
+### BEGIN SOLUTION
+reason = "b"
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch1-unigram-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 1} tags=["remove-cell", "nbval-skip"]
+assert str(reason).strip("() ").lower() in {"a", "b", "c", "d"}, "answer with one letter: a, b, c or d"
+### BEGIN HIDDEN TESTS
+assert check_unigram_loss_reason(reason)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch1-unigram-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch1-unigram
 # :class: dropdown
 #

@@ -377,7 +377,8 @@ assert ((fam["uniform"] - fam["estimator"] > 0.3) & (fam["unigram"] > fam["unifo
 #   number of roots: negligible on the chain, a few hundredths of a nat with many roots.
 #
 # ## Exercises
-#
+
+# %% [markdown]
 # ```{exercise} Two interleaved chains
 # :label: ex-ch2-interleaved
 #
@@ -390,7 +391,22 @@ assert ((fam["uniform"] - fam["estimator"] > 0.3) & (fam["unigram"] > fam["unifo
 # {func}`~causal_tutorial.plots.draw_parents`. How many roots does it have, and what does the
 # chain's estimator count on such data?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch2-interleaved-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.graphs import check_interleaved_chains
+
+### BEGIN SOLUTION
+from causal_tutorial.plots import draw_parents
+
+T = 20
+parents = [-1, -1] + [i - 2 for i in range(2, T - 1)]
+draw_parents(parents)
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch2-interleaved-tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["remove-cell", "nbval-skip"]
+assert check_interleaved_chains(parents)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch2-interleaved-words", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # ```{solution} ex-ch2-interleaved
 # :class: dropdown
 #
@@ -443,7 +459,21 @@ if not PAPER:  # the numbers the solution quotes, on 512 sequences
 # parent array? Answer with a set of names, e.g. `check_needs_graph({"unigram"})`, from
 # `causal_tutorial.exercises.graphs`, and say what each of them uses the graph for.
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch2-needs-graph-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.graphs import check_needs_graph
+
+### BEGIN SOLUTION
+needs = {"estimator", "bayes"}
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch2-needs-graph-tests", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["remove-cell", "nbval-skip"]
+assert set(needs) <= {"uniform", "unigram", "estimator", "bayes"}, "name predictors of this chapter"
+### BEGIN HIDDEN TESTS
+assert check_needs_graph(needs)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch2-needs-graph-words", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # ```{solution} ex-ch2-needs-graph
 # :class: dropdown
 #
@@ -458,7 +488,8 @@ if not PAPER:  # the numbers the solution quotes, on 512 sequences
 # same counts for its proposal *and* the list of roots for its weights; and why the other two need
 # nothing (uniform ignores the sequence, the unigram ignores positions).
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} How many roots?
 # :label: ex-ch2-roots
 #
@@ -470,7 +501,20 @@ if not PAPER:  # the numbers the solution quotes, on 512 sequences
 # from `causal_tutorial.exercises.graphs`. Which family would you expect to have the larger gap between the
 # estimator and the Bayes floor on average?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch2-roots-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.graphs import check_expected_roots
+
+### BEGIN SOLUTION
+random_roots = sum(1 / (i + 1) for i in range(19))
+forest_roots = 10
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch2-roots-tests", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["remove-cell", "nbval-skip"]
+assert check_expected_roots("random", random_roots)
+assert check_expected_roots("forest", forest_roots)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch2-roots-words", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # ```{solution} ex-ch2-roots
 # :class: dropdown
 #

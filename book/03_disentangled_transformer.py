@@ -479,7 +479,8 @@ assert abs(floor_all - (table["share"] * table["read-out floor"]).sum()) < 1e-4,
 #   extra when nothing matches.
 #
 # ## Exercises
-#
+
+# %% [markdown]
 # ```{exercise} Layer 1 for in-context pairs
 # :label: ex-ch3-icl-layer1
 #
@@ -491,7 +492,23 @@ assert abs(floor_all - (table["share"] * table["read-out floor"]).sum()) < 1e-4,
 # `check_layer1_matrix(A1)` from `causal_tutorial.exercises.transformer`. Which rows of `A1` could you
 # leave at zero, and why?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch3-icl-layer1-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.transformer import check_layer1_matrix
+
+### BEGIN SOLUTION
+import torch
+
+S, T, beta = 10, 20, 20.0
+A1 = torch.zeros(S + T, S + T)
+for i in range(1, T - 1, 2):
+    A1[S + i, S + i - 1] = beta
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch3-icl-layer1-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 2} tags=["remove-cell", "nbval-skip"]
+assert check_layer1_matrix(A1)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch3-icl-layer1-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch3-icl-layer1
 # :class: dropdown
 #
@@ -516,7 +533,8 @@ assert abs(floor_all - (table["share"] * table["read-out floor"]).sum()) < 1e-4,
 # positions, and the query); and the reason: a root has no parent to copy, and layer 2 never reads what a
 # root or the query gathered in layer 1.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} The best read-out scale
 # :label: ex-ch3-readout-scale
 #
@@ -530,7 +548,29 @@ assert abs(floor_all - (table["share"] * table["read-out floor"]).sum()) < 1e-4,
 # {func}`~causal_tutorial.analysis.readout_loss`. Check your answer with `check_readout_constant(c)` from
 # `causal_tutorial.exercises.transformer`. Is it larger or smaller than on the chain, and why?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch3-readout-scale-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.transformer import check_readout_constant
+
+### BEGIN SOLUTION
+import torch
+from causal_tutorial.analysis import readout_loss
+from causal_tutorial.estimators import matching_children_average
+from causal_tutorial.graphs import icl_pairs
+from causal_tutorial.tasks import SingleParentTask
+
+S, T = 10, 20
+tokens, labels = SingleParentTask(S, T, icl_pairs(T)).sample(8192, torch.Generator().manual_seed(0))
+v, counts = matching_children_average(tokens, icl_pairs(T), S)
+hit = counts > 0
+cs = torch.linspace(0.5, 6, 111).tolist()
+c = min(cs, key=lambda c: readout_loss(v[hit], labels[hit], c))
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch3-readout-scale-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 3} tags=["remove-cell", "nbval-skip"]
+assert check_readout_constant(c)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch3-readout-scale-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch3-readout-scale
 # :class: dropdown
 #
@@ -557,7 +597,8 @@ assert abs(floor_all - (table["share"] * table["read-out floor"]).sum()) < 1e-4,
 # (smaller); and the reason: half as many children, hence fewer matches $N$ per sequence, and with fewer
 # observations the estimator hedges more, so the best compromise scale is lower.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} One constant for every count
 # :label: ex-ch3-one-constant
 #
@@ -568,7 +609,8 @@ assert abs(floor_all - (table["share"] * table["read-out floor"]).sum()) < 1e-4,
 # answer, why no single $c$ can match the estimator for all $N$, and why the loss gap to the estimator is
 # largest when $N$ varies a lot from sequence to sequence.
 # ```
-#
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch3-one-constant-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 3}
 # ```{solution} ex-ch3-one-constant
 # :class: dropdown
 #

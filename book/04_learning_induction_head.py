@@ -497,7 +497,8 @@ else:
 #   $S\alpha$ for $N$ up to 5, a smoothing that mimics the estimator's pseudo-counts.
 #
 # ## Exercises
-#
+
+# %% [markdown]
 # ```{exercise} Learning the in-context pairs graph
 # :label: ex-ch4-icl
 #
@@ -508,7 +509,21 @@ else:
 # layer 1 learned it. Which rows of the pos × pos block does the graph leave undetermined, and what did
 # training put there?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch4-icl-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.training import check_recovers_graph
+
+### BEGIN SOLUTION
+from causal_tutorial.experiments import EXPERIMENTS, build_task, run_experiment
+
+result = run_experiment("icl", scale="book", seed=0, progress=False)
+parents = build_task(EXPERIMENTS["icl"], "cpu").parents
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch4-icl-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 1} tags=["remove-cell", "nbval-skip"]
+assert check_recovers_graph(result["model"], parents)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch4-icl-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch4-icl
 # :class: dropdown
 #
@@ -533,7 +548,8 @@ else:
 # a particular token); and what training put into the free rows, read off `position_block`: not zeros,
 # but in our run mostly a peak on the diagonal.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} Who moves first?
 # :label: ex-ch4-first-gradient
 #
@@ -545,7 +561,25 @@ else:
 # `causal_tutorial.exercises.training`. Explain the answer from the formula for the logits, and say
 # which parameters get a gradient at the second step.
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch4-first-gradient-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.training import check_zero_init_gradients
+
+### BEGIN SOLUTION
+import torch
+from causal_tutorial.experiments import EXPERIMENTS, build_model, build_task
+
+exp = EXPERIMENTS["chain"]
+model, task = build_model(exp), build_task(exp, "cpu")
+tokens, labels = task.sample(1024, torch.Generator().manual_seed(0))
+model.loss(tokens, labels).backward()
+norms = {"A1": model.head(1).grad.norm(), "A2": model.head(2).grad.norm(), "W": model.W.grad.norm()}
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch4-first-gradient-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 2} tags=["remove-cell", "nbval-skip"]
+assert check_zero_init_gradients(norms)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch4-first-gradient-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch4-first-gradient
 # :class: dropdown
 #
@@ -571,7 +605,8 @@ else:
 # is not); the reason, from the logits $h^{(2)}_{T-1} W$ (with $W = 0$ the loss does not depend on the
 # attention); and the second step: $W \ne 0$ now, so both $A^{(1)}$ and $A^{(2)}$ get gradients.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} Hedging without a query slot
 # :label: ex-ch4-no-self
 #
@@ -587,7 +622,38 @@ else:
 # values to `check_hedging_without_slot(model, blocked, suffer)` from
 # `causal_tutorial.exercises.training`.
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch4-no-self-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.training import check_hedging_without_slot
+
+### BEGIN SOLUTION
+import copy
+
+import pandas as pd
+import torch
+from causal_tutorial.analysis import loss_by_match_count
+from causal_tutorial.experiments import EXPERIMENTS, build_model, build_task
+from causal_tutorial.training import train
+
+exp = EXPERIMENTS["chain"]
+S, T = exp.S, exp.T
+task, model = build_task(exp, "cpu"), build_model(exp, seed=0)
+train(model, task, exp.config("book", seed=0, device="cpu"), progress=False)
+blocked = copy.deepcopy(model)
+with torch.no_grad():
+    blocked.head(2)[S + T - 1, S + T - 1] = -30.0
+    tokens, labels = task.sample(8192, torch.Generator().manual_seed(0))
+    probs = {"trained": torch.softmax(model(tokens), -1), "slot blocked": torch.softmax(blocked(tokens), -1)}
+table = pd.DataFrame(loss_by_match_count(tokens, labels, task.parents, S, probs)).set_index("N")
+table["rise"] = table["slot blocked"] - table["trained"]
+print(table.round(3))
+suffer = [0, 1]
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch4-no-self-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 4} tags=["remove-cell", "nbval-skip"]
+assert check_hedging_without_slot(model, blocked, suffer)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch4-no-self-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch4-no-self
 # :class: dropdown
 #

@@ -811,7 +811,8 @@ assert by_alpha["attention on parent"].is_monotonic_decreasing, "the larger α, 
 #   just above the estimator's line.
 #
 # ## Exercises
-#
+
+# %% [markdown]
 # ```{exercise} The information on one edge, by hand
 # :label: ex-ch5-edge-chi2
 #
@@ -822,7 +823,24 @@ assert by_alpha["attention on parent"].is_monotonic_decreasing, "the larger α, 
 # $I_{\chi^2}(s_p; s_i)$ by hand. Check your number with `check_edge_chi2(value, pi, mu)` from
 # `causal_tutorial.exercises.theory`. Can you find a closed form in $a$ and $b$?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch5-edge-chi2-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.theory import check_edge_chi2
+
+### BEGIN SOLUTION
+import torch
+
+a, b = 0.2, 0.3
+pi = torch.tensor([[1 - a, a], [b, 1 - b]], dtype=torch.float64)
+mu = torch.tensor([b, a], dtype=torch.float64) / (a + b)
+P = mu[:, None] * pi
+value = (P**2 / (mu[:, None] * mu[None, :])).sum() - 1
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch5-edge-chi2-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 3} tags=["remove-cell", "nbval-skip"]
+assert check_edge_chi2(value, pi, mu)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch5-edge-chi2-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch5-edge-chi2
 # :class: dropdown
 #
@@ -841,7 +859,8 @@ assert by_alpha["attention on parent"].is_monotonic_decreasing, "the larger α, 
 # check_edge_chi2(value, pi, mu)
 # ~~~
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} The parent wins at every α
 # :label: ex-ch5-row-argmax
 #
@@ -853,7 +872,24 @@ assert by_alpha["attention on parent"].is_monotonic_decreasing, "the larger α, 
 # proposition guarantees it? Then include the diagonal $k = i$ in the comparison: does the parent still
 # win, and why does the chapter leave the diagonal out?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch5-row-argmax-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.theory import check_row_argmax
+
+### BEGIN SOLUTION
+from causal_tutorial.graphs import random_tree
+from causal_tutorial.theory import initial_gradient_formula
+
+parents = random_tree(20, seed=3)
+for alpha in (1.0, 10.0):
+    G = initial_gradient_formula(parents, 10, alpha, 512).mean
+    check_row_argmax(G, parents)
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch5-row-argmax-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 5} tags=["remove-cell", "nbval-skip"]
+assert check_row_argmax(G, parents)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch5-row-argmax-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch5-row-argmax
 # :class: dropdown
 #

@@ -348,7 +348,8 @@ if "forests" in shown:
 #   paid in sequences, and they differ.
 #
 # ## Exercises
-#
+
+# %% [markdown]
 # ```{exercise} Chance level
 # :label: ex-ch6-uniform-start
 #
@@ -359,7 +360,20 @@ if "forests" in shown:
 # `check_uniform_start(value, parents)` from `causal_tutorial.exercises.general`. Why is this the right
 # baseline for judging the twenty forests, rather than 0?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch6-uniform-start-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.general import check_uniform_start
+
+### BEGIN SOLUTION
+from causal_tutorial.graphs import SMALL_TREE
+
+value = (1/2 + 1/3 + 1/4 + 1/5) / 4
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch6-uniform-start-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 1} tags=["remove-cell", "nbval-skip"]
+assert check_uniform_start(value, SMALL_TREE)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch6-uniform-start-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch6-uniform-start
 # :class: dropdown
 #
@@ -380,7 +394,8 @@ if "forests" in shown:
 # depends on where the graph's children sit (early children start high), so each graph must be judged
 # against its own starting level.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} The paper's metric from a block
 # :label: ex-ch6-block-metric
 #
@@ -391,7 +406,30 @@ if "forests" in shown:
 # and average over the children. Check your number with `check_block_metric(value, block, parents)`.
 # Then compute the same average *without* the mask: why is it smaller?
 # ```
-#
+
+# %% tags=["remove-cell", "nbval-skip", "exercise-setup"]
+# An exercise sheet (the exercises without the chapter) computes here what they use from the chapter.
+from causal_tutorial.experiments import run_experiment
+
+if "small" not in globals():
+    small = run_experiment("small_tree", scale="book", seed=0, progress=False)
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch6-block-metric-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.general import check_block_metric
+
+### BEGIN SOLUTION
+import torch
+
+block = torch.tensor(small["A1_position_block"], dtype=torch.float64)
+parents = small["task"]["parents"]
+rows = [torch.softmax(block[i, : i + 1], 0)[p] for i, p in enumerate(parents) if p >= 0]
+value = sum(rows) / len(rows)
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch6-block-metric-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 2} tags=["remove-cell", "nbval-skip"]
+assert check_block_metric(value, block, parents)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch6-block-metric-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch6-block-metric
 # :class: dropdown
 #
@@ -413,7 +451,8 @@ if "forests" in shown:
 # receive a gradient because the mask hides them from every forward pass, so every row's share at the
 # parent is smaller, most for the early rows, which have the most later positions.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} The AdamW shortcut on the random tree
 # :label: ex-ch6-adamw-tree
 #
@@ -429,7 +468,28 @@ if "forests" in shown:
 # prints what it found. What do you find, and how does the final loss compare with this chapter's SGD
 # run?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch6-adamw-tree-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.general import check_graph_verdict
+
+### BEGIN SOLUTION
+from causal_tutorial.analysis import position_block, recovered_parents
+from causal_tutorial.experiments import run_experiment
+from causal_tutorial.graphs import edges
+
+result = run_experiment("random", scale="book", progress=False)
+model, parents = result["model"], result["task"]["parents"]
+block = position_block(model).double()
+kids, par = edges(parents)
+recovered = all(recovered_parents(model)[i] == p for i, p in zip(kids, par))
+parent_entry_mean = float(block[kids, par].mean())
+print("final test loss:", result["final"]["test_loss"])
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch6-adamw-tree-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 2} tags=["remove-cell", "nbval-skip"]
+assert check_graph_verdict(recovered, parent_entry_mean, result["model"], result["task"]["parents"])
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch6-adamw-tree-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch6-adamw-tree
 # :class: dropdown
 #

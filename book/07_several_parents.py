@@ -502,7 +502,8 @@ else:
 #   the drop's timing vary from seed to seed without making it come sooner.
 #
 # ## Exercises
-#
+
+# %% [markdown]
 # ```{exercise} The two adjacencies
 # :label: ex-ch7-adjacency
 #
@@ -514,7 +515,25 @@ else:
 # `check_parent_adjacencies(adj, T)` from `causal_tutorial.exercises.multiparent`. Why does the target's
 # row not appear, and which row of the model's position block plays its part?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch7-adjacency-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.multiparent import check_parent_adjacencies
+
+### BEGIN SOLUTION
+import torch
+from causal_tutorial.graphs import multi_parent_dag
+
+T = 32
+adj = torch.zeros(2, T, T)
+for i, parents in enumerate(multi_parent_dag(T)[:T]):
+    for k, p in enumerate(parents):
+        adj[k, i, p] = 1
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch7-adjacency-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 2} tags=["remove-cell", "nbval-skip"]
+assert check_parent_adjacencies(adj, T)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch7-adjacency-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch7-adjacency
 # :class: dropdown
 #
@@ -542,7 +561,8 @@ else:
 # position); and that the second parent, the query itself, needs no head, since its token is already in
 # the residual stream.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} How many matches?
 # :label: ex-ch7-counts
 #
@@ -554,7 +574,30 @@ else:
 # `causal_tutorial.exercises.multiparent`. Compare the means under both root laws: which law gives the
 # k-gram estimator more to count, and does that explain the lower lines?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch7-counts-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.multiparent import check_match_counts
+
+### BEGIN SOLUTION
+import torch
+from causal_tutorial.graphs import multi_parent_dag
+from causal_tutorial.tasks import MultiParentTask
+
+T = 32
+p0 = torch.tensor([(i - 1) // 2 for i in range(2, T)])
+for law in ("dirichlet", "uniform"):
+    task = MultiParentTask(5, T, multi_parent_dag(T), 0.1, root_law=law)
+    tokens = task.sample(2**14, torch.Generator().manual_seed(0)).tokens
+    one = tokens[:, 1 : T - 1] == tokens[:, -1:]
+    two = one & (tokens[:, p0] == tokens[:, 15:16])
+    n_two, n_one = two.sum(1), one.sum(1)
+    check_match_counts(n_two, n_one, tokens)
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch7-counts-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 3} tags=["remove-cell", "nbval-skip"]
+assert check_match_counts(n_two, n_one, tokens)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch7-counts-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch7-counts
 # :class: dropdown
 #
@@ -586,7 +629,8 @@ else:
 # sharpen both estimators, which fits both lines being lower, though a difference in mean counts alone
 # does not prove it is the whole cause.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} Smoothing for a mixture
 # :label: ex-ch7-smoothing
 #
@@ -598,7 +642,28 @@ else:
 # `causal_tutorial.exercises.multiparent`. Why does the count want more smoothing than the task's
 # $\alpha$, whatever the roots?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch7-smoothing-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.multiparent import check_best_smoothing
+
+### BEGIN SOLUTION
+import torch
+from causal_tutorial.estimators import one_parent_estimator, soft_cross_entropy
+from causal_tutorial.graphs import multi_parent_dag
+from causal_tutorial.tasks import MultiParentTask
+
+S = 5
+task = MultiParentTask(S, 32, multi_parent_dag(32), 0.1, root_law="uniform")
+tokens, labels = task.sample(2**14, torch.Generator().manual_seed(0))
+grid = [0.05 * 1.1**j for j in range(60)]
+losses = [soft_cross_entropy(one_parent_estimator(tokens, S, a), labels).item() for a in grid]
+alpha_prime = grid[min(range(len(grid)), key=losses.__getitem__)]
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch7-smoothing-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 4} tags=["remove-cell", "nbval-skip"]
+assert check_best_smoothing(alpha_prime, tokens, labels, S)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch7-smoothing-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch7-smoothing
 # :class: dropdown
 #

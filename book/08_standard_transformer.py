@@ -516,7 +516,8 @@ else:
 #   reading at a position other than $T-1$ fails, because the query is defined by its position.
 #
 # ## Exercises
-#
+
+# %% [markdown]
 # ```{exercise} Counting the parameters
 # :label: ex-ch8-parameters
 #
@@ -528,7 +529,18 @@ else:
 # Then count chapter 4's disentangled transformer (widths $S+T$, $2(S+T)$, $4(S+T)$). Which model is
 # larger, and which of its parts would grow if $T$ doubled?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch8-parameters-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.standard import check_parameter_count
+
+### BEGIN SOLUTION
+count = (10 + 20) * 30 + 2 * (4 * 30**2 + 2 * 30) + 30 * 10
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch8-parameters-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 1} tags=["remove-cell", "nbval-skip"]
+assert check_parameter_count(count, S=10, T=20, d=30, layers=2)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch8-parameters-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch8-parameters
 # :class: dropdown
 #
@@ -551,7 +563,8 @@ else:
 # disentangled model grows with its width $S+T$ (from 5700 to 14 500 at $T = 40$, two and a half times). (If
 # $d = S + T$ is kept, as the research code does, every matrix of the standard model grows too.)
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} What a chain model counts on icl pairs
 # :label: ex-ch8-spurious
 #
@@ -563,7 +576,18 @@ else:
 # `causal_tutorial.exercises.standard`. Which transitions does it count that the icl estimator does
 # not, and why do they hurt? Compare the column "estimator, training graph" of the table.
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch8-spurious-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.standard import check_spurious_children
+
+### BEGIN SOLUTION
+positions = list(range(2, 19, 2))
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch8-spurious-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 1} tags=["remove-cell", "nbval-skip"]
+assert check_spurious_children(positions, T=20)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch8-spurious-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch8-spurious
 # :class: dropdown
 #
@@ -586,7 +610,8 @@ else:
 # $\pi[q]$; and the table's evidence: on icl pairs the chain-trained models' loss is close to the
 # "estimator, training graph" column (the chain's count) and well above the icl estimator.
 # ```
-#
+
+# %% [markdown]
 # ```{exercise} The estimator on a permutation
 # :label: ex-ch8-permutation
 #
@@ -598,7 +623,20 @@ else:
 # `check_permutation_loss(values, S=10, alpha=0.1)` from `causal_tutorial.exercises.standard`. What does a
 # model need in order to match it at large $N$?
 # ```
-#
+
+# %% nbgrader={"grade": false, "grade_id": "ex-ch8-permutation-answer", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["remove-cell", "nbval-skip"]
+from causal_tutorial.exercises.standard import check_permutation_loss
+
+### BEGIN SOLUTION
+import math
+
+values = [-math.log((n + 0.1) / (n + 1.0)) for n in range(1, 6)]
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex-ch8-permutation-tests", "locked": true, "schema_version": 3, "solution": false, "task": false, "points": 4} tags=["remove-cell", "nbval-skip"]
+assert check_permutation_loss(values, S=10, alpha=0.1)
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex-ch8-permutation-words", "locked": false, "schema_version": 3, "solution": true, "task": false, "points": 1}
 # ```{solution} ex-ch8-permutation
 # :class: dropdown
 #

@@ -11,8 +11,10 @@ Each exercise is a sphinx-exercise directive in a markdown cell::
     ```
 
 and its solution follows as ```` ```{solution} ex-chN-name ```` (code inside a solution is fenced with
-``~~~``). Code cells tagged ``solution`` hold an exercise's answer too. Used by ``make_student.py`` (which
-removes the solutions) and ``make_teachers_page.py`` (which lists the exercises).
+``~~~``). Code cells tagged ``solution`` hold an exercise's answer too. Each exercise also carries nbgrader
+cells (``make_course.py``): its answer (``<label>-answer``, a solution cell), its autograded tests
+(``<label>-tests``) and its answer in words (the ``{solution}`` cell itself, ``<label>-words``, graded by
+hand with the rubric it holds). Used by ``make_course.py`` and ``make_pages.py`` (which lists the exercises).
 """
 
 from __future__ import annotations
@@ -47,10 +49,17 @@ class Exercise:
     solution: str
     checks: list[str] = field(default_factory=list)  # "module.function" of every check the solution calls
     call: str = ""  # the check call as the exercise writes it, e.g. "check_layer1_matrix(A1)"
+    auto_points: int = 0  # nbgrader: the points of its autograded test cell (``<label>-tests``)
+    manual_points: int = 0  # nbgrader: the points of its answer in words (``<label>-words``), graded by hand
 
 
 def chapters() -> list[Path]:
     return sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+
+
+def grade_cells(nb) -> dict[str, dict]:
+    """The nbgrader metadata of a notebook's cells, by grade id (``<label>-answer``, ``-tests``, ``-words``)."""
+    return {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata}
 
 
 def solutions_in(text: str) -> dict[str, str]:
@@ -61,6 +70,7 @@ def exercises_in(nb_path: Path) -> list[Exercise]:
     nb = nbformat.read(nb_path, as_version=4)
     text = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     solutions = solutions_in(text)
+    grades = grade_cells(nb)
     found = []
     for m in EXERCISE.finditer(text):
         rating = RATING.search(m["body"])
@@ -91,6 +101,8 @@ def exercises_in(nb_path: Path) -> list[Exercise]:
                 solution=solution,
                 checks=checks,
                 call=call["call"] if call else "",
+                auto_points=grades.get(f"{m['label']}-tests", {}).get("points", 0),
+                manual_points=grades.get(f"{m['label']}-words", {}).get("points", 0),
             )
         )
     return found

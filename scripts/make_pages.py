@@ -7,6 +7,8 @@ cannot drift (``tests/test_book_pages.py`` fails when a committed page differs f
 - ``book/teachers.md``: per chapter, the learning goals, prerequisites and time of its *About this
   chapter* box, and every exercise with its difficulty, importance, minutes and check function
   (``scripts/book_exercises.py``);
+- ``book/course.md``: the course kit's points per chapter and per exercise, read from the nbgrader metadata
+  of the chapters' exercise cells (``scripts/make_course.py``);
 - ``book/running.md``: each chapter's measured run time (``book/_data/chapter_times.json``, written by
   ``scripts/time_chapters.py``) and each kept paper-scale run's wall time and device
   (``results/paper/*/result.json``).
@@ -145,13 +147,61 @@ def paper_runs() -> str:
     return "\n".join(out) + "\n"
 
 
+def _hidden(nb_path: Path) -> set[str]:
+    """The labels of a chapter's exercises whose tests are (partly) hidden from the students."""
+    nb = nbformat.read(nb_path, as_version=4)
+    return {
+        c.metadata["nbgrader"]["grade_id"].removesuffix("-tests")
+        for c in nb.cells
+        if "nbgrader" in c.metadata and "BEGIN HIDDEN TESTS" in c.source
+    }
+
+
+def course_points() -> str:
+    """Per chapter: the assignment, its exercises, its points (autograded and by hand) and minutes."""
+    out = [
+        "| assignment | chapter | exercises | autograded points | points graded by hand | total | minutes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    totals = [0, 0, 0, 0]
+    for nb_path in book_exercises.chapters():
+        exercises = book_exercises.exercises_in(nb_path)
+        if not exercises:
+            continue
+        auto, manual = sum(ex.auto_points for ex in exercises), sum(ex.manual_points for ex in exercises)
+        minutes = sum(ex.minutes for ex in exercises)
+        totals = [totals[0] + len(exercises), totals[1] + auto, totals[2] + manual, totals[3] + minutes]
+        out.append(
+            f"| `ch{nb_path.stem[:2]}` | [{about(nb_path)['title']}]({nb_path.stem}.ipynb) | {len(exercises)} "
+            f"| {auto} | {manual} | {auto + manual} | {minutes} |"
+        )
+    n, auto, manual, minutes = totals
+    out.append(f"| all | | {n} | {auto} | {manual} | {auto + manual} | {minutes} |")
+    return "\n".join(out) + "\n"
+
+
+def course_exercises() -> str:
+    """Per exercise: its minutes, its points and how its answer is graded."""
+    out = ["| exercise | minutes | autograded | by hand | tests |", "|---|---|---|---|---|"]
+    for nb_path in book_exercises.chapters():
+        hidden = _hidden(nb_path)
+        for ex in book_exercises.exercises_in(nb_path):
+            tests = "hidden" if ex.label in hidden else ("visible" if ex.checks else "none (answered in words)")
+            out.append(
+                f"| {{ref}}`{ex.title} <{ex.label}>` | {ex.minutes} | {ex.auto_points} | {ex.manual_points} | {tests} |"
+            )
+    return "\n".join(out) + "\n"
+
+
 GENERATORS = {
+    "course-points": course_points,
+    "course-exercises": course_exercises,
     "teachers-summary": teachers_summary,
     "teachers-chapters": lambda: teachers_chapters() + "\n",
     "chapter-times": chapter_times,
     "paper-runs": paper_runs,
 }
-PAGES = [BOOK / "teachers.md", BOOK / "running.md"]
+PAGES = [BOOK / "teachers.md", BOOK / "running.md", BOOK / "course.md"]
 
 
 def render(text: str) -> str:
