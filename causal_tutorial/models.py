@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -167,7 +168,7 @@ class _Model(nn.Module):
         return check_tokens(tokens.reshape(-1, tokens.shape[-1]), self.S, self.T).view(tokens.shape)
 
     @classmethod
-    def stack(cls, models: Sequence[_Model]) -> _Model:
+    def stack(cls, models: Sequence[Any]) -> Any:
         """One model of ``R = len(models)`` runs holding copies of ``models``' parameters (same class and
         architecture, no run axis), on their device and in their dtype."""
         models = list(models)
@@ -184,7 +185,7 @@ class _Model(nn.Module):
                 p.copy_(torch.stack([ps[name] for ps in params]))
         return out
 
-    def unstack(self, r: int) -> _Model:
+    def unstack(self, r: int) -> Any:
         """Run ``r``'s model (a copy of its parameters, without the run axis, on this model's device and dtype)."""
         if self.runs is None:
             raise ValueError("unstack needs a model with a run axis (built with runs=R)")
@@ -198,7 +199,7 @@ class _Model(nn.Module):
                 p.copy_(mine[name][r])
         return out
 
-    def models(self) -> list[_Model]:
+    def models(self) -> list[Any]:
         """Every run's model (:meth:`unstack` for each ``r``)."""
         if self.runs is None:
             raise ValueError("models() needs a model with a run axis (built with runs=R)")
