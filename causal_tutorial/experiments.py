@@ -11,7 +11,7 @@ from __future__ import annotations
 import platform
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -47,6 +47,7 @@ __all__ = [
     "RunSpec",
     "resolve",
     "run_spec",
+    "train_together",
     "run_config",
     "paper_config",
     "list_experiments",
@@ -415,9 +416,9 @@ class RunSpec:
     def seed(self) -> int:
         return self.seeds[0]
 
-    def task(self, graph: int = 0):
-        """Graph ``graph``'s task, on the run's device."""
-        return build_task(self.experiment, self.device, graph)
+    def task(self, graph: int | None = None):
+        """Graph ``graph``'s task (default: the first of ``graphs``), on the run's device."""
+        return build_task(self.experiment, self.device, self.graphs[0] if graph is None else graph)
 
     def model(self, seed: int | None = None):
         """A fresh model for ``seed`` (default: the first), its random initial weights (if any) seeded as
@@ -434,7 +435,7 @@ class RunSpec:
 
 
 def resolve(
-    name: str,
+    name: str | Experiment,
     scale: str = "book",
     seed: int = 0,
     device: str | torch.device = "auto",
@@ -445,8 +446,11 @@ def resolve(
     seeds: int | None = None,
 ) -> RunSpec:
     """Check every setting of a run of experiment ``name`` and resolve it into a :class:`RunSpec` (the arguments
-    are :func:`run_experiment`'s). Every error names the argument and the rule, before any work starts."""
-    exp = get_experiment(name)
+    are :func:`run_experiment`'s; ``name`` may also be an :class:`Experiment` itself, e.g. one with another ``α``:
+    ``dataclasses.replace(get_experiment("chain"), alpha=1.0)``). Every error names the argument and the rule, before
+    any work starts."""
+    exp = name if isinstance(name, Experiment) else get_experiment(name)
+    name = exp.name
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -563,7 +567,7 @@ def run_spec(
     if spec.stacked:
         tasks = [spec.task(k) for k in spec.graphs]
         desc = f"{spec.name} [{spec.scale}] {len(tasks)} graphs stacked"
-        runs = _train_stack(job, StackedTask(tasks), tasks, [spec.seed] * len(tasks), desc, job.checkpoint(), False)
+        runs = _train_stack(job, StackedTask(tasks), tasks, [spec.seed] * len(tasks), desc, job.checkpoint())
     else:
         runs = []
         for k in spec.graphs:
@@ -702,19 +706,21 @@ def _summarise(
 
 
 def _train_stack(
-    job: _Job, stack, tasks: list, seeds: list[int], desc: str, checkpoint: Path | None, shared_baselines: bool
+    job: _Job, stack, tasks: list, seeds: list[int], desc: str, checkpoint: Path | None, specs: list | None = None
 ) -> list[dict]:
-    """Train the runs of ``stack`` (run ``k`` on ``tasks[k]`` with seed ``seeds[k]``; the loop runs with the first
-    run's settings) as one model with a run axis, and split the result into each run's part (:func:`_summarise`).
-    Each run starts from its own separate run's initial weights, so it equals that run to float rounding."""
-    spec = job.spec
-    first = spec.model(seeds[0])
-    model = type(first).stack([first, *(spec.model(s) for s in seeds[1:])])
-    cfg = replace(spec.config(seeds[0]), prefetch=False)  # sampling in the loop: the stacked step uses both cores
-    test = draw_test_set(stack, cfg, spec.device)
+    """Train the runs of ``stack`` (run ``k`` on ``tasks[k]`` with seed ``seeds[k]``, resolved as ``specs[k]``,
+    default ``job.spec``; the loop runs with the first run's settings) as one model with a run axis, and split the
+    result into each run's part (:func:`_summarise`). Each run starts from its own separate run's initial weights, so
+    it equals that run to float rounding. Runs on the same task share its test set and so its baselines."""
+    specs = specs or [job.spec] * len(tasks)
+    first = specs[0].model(seeds[0])
+    model = type(first).stack([first, *(sp.model(s) for sp, s in zip(specs[1:], seeds[1:]))])
+    cfg = replace(specs[0].config(seeds[0]), prefetch=False)  # sampling in the loop: the stacked step uses both cores
+    test = draw_test_set(stack, cfg, specs[0].device)
     res, seconds, resumed_at = job.train(model, stack, cfg, test, checkpoint, stacked_metrics(stack, job.metrics), desc)
     runs: list[dict] = []
-    for k, (task, seed) in enumerate(zip(tasks, seeds)):
+    baselines: dict[str, dict] = {}
+    for k, (task, seed, spec) in enumerate(zip(tasks, seeds, specs)):
         history = [{key: (v[k] if isinstance(v, list) else v) for key, v in rec.items()} for rec in res.history]
         run = _summarise(
             spec,
@@ -725,10 +731,54 @@ def _train_stack(
             history,
             seconds / len(tasks),  # each run's share
             resumed_at,
-            baselines=runs[0]["baselines"] if shared_baselines and runs else None,
+            baselines=baselines.get(repr(task.describe())),
         )
+        baselines.setdefault(repr(task.describe()), run["baselines"])
         runs.append(run)
     return runs
+
+
+def train_together(
+    specs: Sequence[RunSpec],
+    progress: bool | None = None,
+    metrics: Callable | None = None,
+    callback: Callable | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    desc: str = "runs stacked",
+) -> list[dict]:
+    """Train several one-seed, one-graph runs as one model with a run axis (a sweep's group,
+    :mod:`causal_tutorial.sweep`); returns each run's part of a result (history, final numbers, baselines, what
+    layer 1 learned, the model under ``"model"``), run ``k`` equal to ``run_spec(specs[k])`` to float rounding.
+
+    The runs may differ in their task (``α``, graph family) and seed, and must share everything that makes one model
+    and one loop: ``S``, ``T``, the model and its heads, the device and every training setting but the seed.
+    ``checkpoint`` (a file) checkpoints the stack about ``CHECKPOINTS_PER_RUN`` times, and ``resume=True`` continues
+    from it when it is there."""
+    specs = list(specs)
+    if not specs or not all(isinstance(sp, RunSpec) for sp in specs):
+        raise TypeError("specs must be a non-empty list of RunSpec (from resolve)")
+    first = specs[0]
+    shared = lambda sp: (  # noqa: E731 - what the runs of one stack must share
+        sp.experiment.model, sp.experiment.heads, sp.experiment.init_std, sp.experiment.d, sp.experiment.S,
+        sp.experiment.T, sp.device, replace(sp.train, seed=0), sp.bayes_draws,
+    )  # fmt: skip
+    for k, sp in enumerate(specs):
+        if len(sp.seeds) != 1 or len(sp.graphs) != 1:
+            raise ValueError(
+                f"specs[{k}] must be one seed of a one-graph run, got seeds {sp.seeds}, graphs {sp.graphs}"
+            )
+        if shared(sp) != shared(first):
+            raise ValueError(
+                f"specs[{k}] cannot train with specs[0]: they must share S, T, the model, the device and every "
+                "training setting but the seed"
+            )
+    tasks, seeds = [sp.task() for sp in specs], [sp.seed for sp in specs]
+    path = None if checkpoint is None else Path(checkpoint)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    job = _Job(first, None, progress, resume, None, metrics or parent_metrics, callback)
+    return _train_stack(job, SeedsTask(tasks, seeds), tasks, seeds, desc, path, specs)
 
 
 def _mean_sd(values: list[float]) -> dict:
@@ -769,7 +819,7 @@ def _seeds_result(job: _Job, figures: bool, t0: float) -> dict:
     # run k is the separate run with seed seeds[k], to float rounding; the runs share the test set (every separate
     # run draws it from test_seed) and so its baselines
     task = spec.task()
-    runs = _train_stack(job, SeedsTask(task, seeds), [task] * len(seeds), seeds, desc, job.checkpoint(), True)
+    runs = _train_stack(job, SeedsTask(task, seeds), [task] * len(seeds), seeds, desc, job.checkpoint())
     wall = time.perf_counter() - t0
     results, models = [], []
     for seed, run in zip(seeds, runs):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["atomic_write_json", "atomic_torch_save", "check_output_dir"]
+__all__ = ["atomic_write_json", "atomic_write_text", "atomic_torch_save", "check_output_dir"]
 
 
 def check_output_dir(path: str | Path) -> Path:
@@ -36,6 +36,12 @@ def _atomic(path: Path, write) -> None:
 def atomic_write_json(obj, path: str | Path) -> None:
     """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
     data = json.dumps(obj, indent=1, sort_keys=False).encode()
+    _atomic(Path(path), lambda fh: fh.write(data))
+
+
+def atomic_write_text(text: str, path: str | Path) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename."""
+    data = text.encode()
     _atomic(Path(path), lambda fh: fh.write(data))
 
 

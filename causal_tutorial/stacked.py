@@ -132,31 +132,46 @@ class GeneratorSet:
 
 
 class SeedsTask:
-    """``R`` runs of one task, one per seed: ``sample(n, generators)`` draws ``(R, n, T)`` tokens and ``(R, n, S)``
-    labels, run ``k``'s exactly ``task.sample(n, generator seeded with seeds[k])`` in turn.
+    """``R`` runs, one per seed, of one task or of one task each: ``sample(n, generators)`` draws ``(R, n, T)`` tokens
+    and ``(R, n, S)`` labels, run ``k``'s exactly ``tasks[k].sample(n, generator seeded with seeds[k])`` in turn.
 
-    :meth:`make_generator` gives the :class:`GeneratorSet` the training loop draws with. With one plain
-    generator (the test set: every separate run draws the same one, from ``test_seed``) the one batch is shared
-    by all the runs."""
+    ``task`` is one task (every run's: the seeds of one experiment) or a sequence of ``R`` tasks with the same
+    ``S``, ``T`` and device (a sweep's runs that share shapes: other ``α``, other graphs; see
+    :mod:`causal_tutorial.sweep`). :meth:`make_generator` gives the :class:`GeneratorSet` the training loop draws
+    with. With one plain generator (the test set: every separate run draws its own from the same ``test_seed``)
+    each run gets the batch its task draws from that generator's state, and equal tasks share it."""
 
     def __init__(self, task, seeds: Sequence[int]):
-        if not callable(getattr(task, "sample", None)):
-            raise TypeError(f"task must be a task with a sample method, got {type(task).__name__}")
         seeds = list(seeds)
         if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
             raise ValueError(f"seeds must be a non-empty list of ints, got {seeds!r}")
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must differ from each other, got {seeds!r}")
-        self.task, self.seeds = task, seeds
-        self.tasks = [task] * len(seeds)  # what stacked_metrics reads: run k's task
-        self.G, self.S, self.T, self.alpha, self.device = len(seeds), task.S, task.T, task.alpha, task.device
+        tasks = list(task) if isinstance(task, (list, tuple)) else [task] * len(seeds)
+        if len(tasks) != len(seeds):
+            raise ValueError(f"task must be one task or one per seed: {len(tasks)} tasks for {len(seeds)} seeds")
+        for k, t in enumerate(tasks):
+            if not callable(getattr(t, "sample", None)):
+                raise TypeError(f"task must be a task with a sample method, got {type(t).__name__} (run {k})")
+            if (t.S, t.T, t.device) != (tasks[0].S, tasks[0].T, tasks[0].device):
+                raise ValueError(f"every run's task must share S, T and device; run {k}'s differs from run 0's")
+        keys = [repr(t.describe()) for t in tasks]
+        if len(set(zip(keys, seeds))) != len(seeds):
+            raise ValueError(f"seeds must differ from each other on one task, got {seeds!r}")
+        self.seeds, self.tasks = seeds, tasks  # tasks[k]: run k's (what stacked_metrics reads)
+        first = tasks[0]
+        self.task = first if len(set(keys)) == 1 else None  # the one task, when every run has it
+        self.G, self.S, self.T, self.device = len(seeds), first.S, first.T, first.device
+        self.alpha = first.alpha if len({t.alpha for t in tasks}) == 1 else None
+        self._distinct = {key: k for k, key in reversed(list(enumerate(keys)))}  # each task's first run
+        self._first_of = [self._distinct[key] for key in keys]
 
     @property
     def kind(self) -> str:
         return "seeds"
 
     def describe(self) -> dict:
-        return {**self.task.describe(), "seeds": list(self.seeds)}
+        if self.task is not None:
+            return {**self.task.describe(), "seeds": list(self.seeds)}
+        return {"runs": [t.describe() for t in self.tasks], "seeds": list(self.seeds)}
 
     def make_generator(self, seed: int, device) -> GeneratorSet:
         """The runs' generators (``seed`` is the first run's, recorded in the configuration)."""
@@ -166,10 +181,19 @@ class SeedsTask:
 
     def sample(self, n: int, generator: GeneratorSet | torch.Generator | None = None) -> StackedBatch:
         if isinstance(generator, GeneratorSet):
-            parts = [self.task.sample(n, g) for g in generator.generators]
+            parts = [t.sample(n, g) for t, g in zip(self.tasks, generator.generators)]
             return StackedBatch(torch.stack([b.tokens for b in parts]), torch.stack([b.labels for b in parts]))
-        b = self.task.sample(n, generator)
-        return StackedBatch(b.tokens.expand(self.G, -1, -1), b.labels.expand(self.G, -1, -1))
+        if self.task is not None:
+            b = self.task.sample(n, generator)
+            return StackedBatch(b.tokens.expand(self.G, -1, -1), b.labels.expand(self.G, -1, -1))
+        # each distinct task from the same generator state, as its separate run would draw it
+        g = generator_or_default(generator, self.device)
+        state, drawn = g.get_state(), {}
+        for k in sorted(set(self._first_of)):
+            g.set_state(state)
+            drawn[k] = self.tasks[k].sample(n, g)
+        parts = [drawn[k] for k in self._first_of]
+        return StackedBatch(torch.stack([b.tokens for b in parts]), torch.stack([b.labels for b in parts]))
 
 
 def stacked_metrics(task: StackedTask | SeedsTask, per_run):

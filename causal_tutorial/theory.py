@@ -179,6 +179,22 @@ class Chi2MutualInformation(_PriorAverage):
         alpha: the Dirichlet concentration of the prior ``π`` was drawn from.
     """
 
+    def margin(self) -> float:
+        """By how much the parent wins its row (chapters 5, 10): the mean, over the child rows ``i`` that have
+        another candidate ``k < i``, of ``mean[i, p(i)]`` minus the largest ``mean[i, k]`` over the other ``k < i``.
+        Positive when every parent wins on average; ``nan`` when no row has a rival (e.g. icl pairs at ``T = 3``)."""
+        gaps = [
+            self.mean[i, p] - torch.cat([self.mean[i, :p], self.mean[i, p + 1 : i]]).max()
+            for i, p in enumerate(self.parents)
+            if p >= 0 and i > 1
+        ]
+        return torch.stack(gaps).mean().item() if gaps else float("nan")
+
+    def edge_information(self) -> float:
+        """The mean of ``E[I_χ²(s_p(i); s_i)]`` over the graph's edges (``nan`` when it has none)."""
+        edges = [self.mean[i, p] for i, p in enumerate(self.parents) if p >= 0]
+        return torch.stack(edges).mean().item() if edges else float("nan")
+
 
 def _mean_and_se_over_draws(values: torch.Tensor, where: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-entry mean and standard error (``std / √n``, ddof 1) over the draws of ``values (n_pi, K)``,

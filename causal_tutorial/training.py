@@ -168,13 +168,15 @@ def draw_test_set(
 
 
 # --- helpers -----------------------------------------------------------------------------------------
-def _progress_enabled(progress: bool | None) -> bool:
+def progress_enabled(progress: bool | None) -> bool:
+    """Whether to show a progress bar: as asked, or by default on a terminal outside CI."""
     if progress is not None:
         return bool(progress)
     return not os.environ.get("CI") and sys.stderr.isatty()
 
 
-def _progress_bar(total: int, initial: int, desc: str, show: bool):
+def progress_bar(total: int, initial: int, desc: str, show: bool):
+    """A tqdm bar (a silent one when ``show`` is false); close it when done."""
     if show:
         from tqdm.auto import tqdm
     else:  # the plain class: tqdm.auto warns in notebooks without ipywidgets even when disabled
@@ -404,7 +406,7 @@ def train(
 
         retain_freed_memory()
     threads = torch.get_num_threads()
-    bar = _progress_bar(config.steps, start, desc, _progress_enabled(progress))
+    bar = progress_bar(config.steps, start, desc, progress_enabled(progress))
     stream: BatchStream | PooledBatches
     if device_step:
         per_batch = config.batch_size * int(getattr(task, "G", 1))
