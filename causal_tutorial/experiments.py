@@ -47,6 +47,7 @@ __all__ = [
     "RunSpec",
     "resolve",
     "run_spec",
+    "device_name",
     "train_together",
     "run_config",
     "paper_config",
@@ -381,7 +382,8 @@ def _git_commit() -> str | None:
         return None
 
 
-def _device_name(device: torch.device) -> str:
+def device_name(device: torch.device) -> str:
+    """The device in words: the GPU's name, or the CPU's with torch's thread count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
@@ -793,7 +795,7 @@ def _result_head(spec: RunSpec, seed: int) -> dict:
         "scale": spec.scale,
         "seed": seed,
         "device": str(spec.device),
-        "device_name": _device_name(spec.device),
+        "device_name": device_name(spec.device),
         "versions": _versions(),
         "git_commit": _git_commit(),
         "config": spec.record(seed),
@@ -837,7 +839,7 @@ def _seeds_result(job: _Job, figures: bool, t0: float) -> dict:
         "scale": spec.scale,
         "seeds": seeds,
         "device": str(spec.device),
-        "device_name": _device_name(spec.device),
+        "device_name": device_name(spec.device),
         "wall_time_s": wall,
         "over_seeds": over,
         "sd": "population (ddof 0), over the seeds",

@@ -37,7 +37,7 @@ import torch
 
 from . import __version__
 from .checks import check_positive_int, make_generator
-from .experiments import SCALES, RunSpec, get_experiment, resolve, train_together
+from .experiments import OVERRIDABLE, SCALES, RunSpec, device_name, get_experiment, resolve, train_together
 from .graphs import FAMILIES
 from .io import atomic_write_json, atomic_write_text, check_output_dir
 from .theory import chi2_mutual_information
@@ -120,9 +120,12 @@ def plan(
     scale: str = "book",
     device: str = "auto",
     bayes_draws: int | None = None,
+    train: dict | None = None,
 ) -> list[SweepRun]:
     """Every run of a sweep, checked and resolved; nothing trains. ``grid`` maps settings (:data:`SETTINGS`) to a
-    value or a list of values; the settings it leaves out keep the base experiment's values at ``scale``. A
+    value or a list of values; the settings it leaves out keep the base experiment's values at ``scale``. ``train``
+    replaces other training settings of the scale for every run (e.g. ``{"optimizer": "sgd", "batch_size": 256}``;
+    the names of :data:`causal_tutorial.experiments.OVERRIDABLE` but ``steps`` and ``lr``, which the grid sets). A
     ``random`` or ``forest`` family draws a new graph for every seed (graph number = seed)."""
     if base not in BASES:
         raise ValueError(f"base must be one of {BASES} (a single-parent experiment), got {base!r}")
@@ -133,8 +136,15 @@ def plan(
     unknown = sorted(set(grid) - set(SETTINGS))
     if unknown:
         raise ValueError(f"unknown grid setting(s) {unknown}; a sweep may vary {list(SETTINGS)}")
+    fixed = dict(train or {})
+    unknown = sorted(set(fixed) - set(OVERRIDABLE))
+    if unknown:
+        raise ValueError(f"train may set only {OVERRIDABLE}, got {unknown}")
+    clash = sorted(set(fixed) & {"steps", "lr"})
+    if clash:
+        raise ValueError(f"train may not set {clash}: the grid sets them (give them as grid settings)")
     exp = get_experiment(base)
-    cfg = exp.scales[scale]
+    cfg = {**exp.scales[scale], **fixed}
     defaults = {
         "alpha": exp.alpha,
         "S": exp.S,
@@ -153,7 +163,7 @@ def plan(
         settings = dict(zip(SETTINGS, values))
         point = replace(exp, alpha=settings["alpha"], S=settings["S"], T=settings["T"], family=settings["family"])
         eval_every = min(cfg["eval_every"], settings["steps"])
-        overrides = {"steps": settings["steps"], "lr": settings["lr"], "eval_every": eval_every}
+        overrides = {**fixed, "steps": settings["steps"], "lr": settings["lr"], "eval_every": eval_every}
         for seed in seed_list:
             try:
                 spec = resolve(point, scale, seed, device, bayes_draws=bayes_draws, train_overrides=overrides)
@@ -248,8 +258,9 @@ def train_group(
     return rows, {r.id: p["history"] for r, p in zip(runs, parts)}
 
 
-def _manifest(base: str, scale: str, bayes_draws: int | None) -> dict:
-    return {"base": base, "scale": scale, "bayes_draws": bayes_draws, "causal_tutorial": __version__}
+def _manifest(base: str, scale: str, bayes_draws: int | None, train: dict | None) -> dict:
+    return {"base": base, "scale": scale, "bayes_draws": bayes_draws, "train": dict(train or {}),
+            "causal_tutorial": __version__}  # fmt: skip
 
 
 def read_sweep(out: str | Path) -> pd.DataFrame:
@@ -306,25 +317,27 @@ def sweep(
     address: str | None = None,
     device: str = "auto",
     bayes_draws: int | None = None,
+    train: dict | None = None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Run a sweep (see the module's docstring) and return its table, one row per run in plan order.
 
-    ``out``: where the table (``sweep.csv``), the histories (``histories/``) and a manifest (``sweep.json``: base,
-    scale, Bayes draws, edition) go; a second call on the same ``out`` trains only the runs its table lacks and
-    refuses a manifest of another base, scale or edition. ``engine="ray"`` trains the groups as Ray tasks on the
-    cluster at ``address`` (default: a local one, started and stopped here; an instance already initialised is
-    used as it is); its table equals the local engine's for the same grid and seeds, timings aside
-    (:data:`TIMING_COLUMNS`). ``progress``: a bar over runs (default: on, except under CI)."""
+    ``train``: training settings replaced for every run (:func:`plan`). ``out``: where the table (``sweep.csv``),
+    the histories (``histories/``) and a manifest (``sweep.json``: base, scale, Bayes draws, ``train``, edition,
+    device) go; a second call on the same ``out`` trains only the runs its table lacks and refuses a manifest of
+    another base, scale, ``train`` or edition. ``engine="ray"`` trains the groups as Ray tasks on the cluster at
+    ``address`` (default: a local one, started and stopped here; an instance already initialised is used as it
+    is); its table equals the local engine's for the same grid and seeds, timings aside (:data:`TIMING_COLUMNS`).
+    ``progress``: a bar over runs (default: on, except under CI)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if address is not None and engine != "ray":
         raise ValueError("address names a Ray cluster: give it with engine='ray'")
-    runs = plan(grid, seeds, base, scale, device, bayes_draws)
+    runs = plan(grid, seeds, base, scale, device, bayes_draws, train)
     out_dir = None if out is None else check_output_dir(out)
     done: dict[str, dict] = {}
     histories: dict[str, list] = {}
-    manifest = _manifest(base, scale, bayes_draws)
+    manifest = _manifest(base, scale, bayes_draws, train)
     if out_dir is not None:
         mpath = out_dir / "sweep.json"
         if mpath.is_file():
@@ -357,4 +370,5 @@ def _write(out_dir: Path, runs: list[SweepRun], done: dict, hist: dict, manifest
     order = [r.id for r in runs] + sorted(k for k in done if k not in planned)  # rows of earlier grids stay
     table = pd.DataFrame([done[k] for k in order if k in done])
     atomic_write_text(table.to_csv(index=False), out_dir / "sweep.csv")
-    atomic_write_json({**manifest, "device": str(runs[0].spec.device)}, out_dir / "sweep.json")
+    device = runs[0].spec.device
+    atomic_write_json({**manifest, "device": str(device), "device_name": device_name(device)}, out_dir / "sweep.json")

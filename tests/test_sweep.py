@@ -48,6 +48,12 @@ def test_other_bad_arguments_name_themselves():
         plan({}, base="multiparent")
     with pytest.raises(ValueError, match="seeds must be"):
         plan({}, seeds=[1, 1])
+    with pytest.raises(ValueError, match="train may not set"):
+        plan({}, train={"lr": 1.0})
+    with pytest.raises(ValueError, match="train may set only"):
+        plan({}, train={"momentum": 0.9})
+    sgd = plan({}, scale="test", train={"optimizer": "sgd", "batch_size": 64})[0].spec.train
+    assert (sgd.optimizer, sgd.batch_size) == ("sgd", 64)
     with pytest.raises(ValueError, match="engine must be one of"):
         sweep({}, engine="slurm", **KW)
     with pytest.raises(ValueError, match="address names a Ray cluster"):
