@@ -1385,3 +1385,86 @@ def plot_head_blocks(
             _title(ax, t, fontsize=8)
     _suptitle(fig, suptitle)
     return fig
+
+
+# ==== sweeps (chapter 10) ====
+
+#: The phase diagram's panels: a sweep table's column, its panel title and its colour map.
+PHASE_PANELS = {
+    "parent_recovered": ("graph recovered (fraction of seeds)", "Greens"),
+    "attn_on_parent": ("attention on the parent", "viridis"),
+    "gap_to_estimator": ("loss − estimator line (nats)", "magma_r"),
+    "margin": ("predicted χ² margin (log)", "Blues"),
+}
+
+
+def plot_phase_diagram(table, panels: Sequence[str] = tuple(PHASE_PANELS), annotate: bool = True, suptitle=None):
+    """A sweep's phase diagram (chapter 10): one row of heatmaps per graph family, α across and ``S`` down, each
+    cell the mean over seeds of a column of the sweep table (:data:`PHASE_PANELS`), the theory's margin last. Every
+    family's panel of one column shares one colour scale; ``annotate`` writes each cell's value."""
+    import pandas as pd
+
+    df = pd.DataFrame(table)
+    families = sorted(df["family"].unique())
+    alphas, sizes = sorted(df["alpha"].unique()), sorted(df["S"].unique())
+    fig, axes = _figure(len(families), len(panels), height=1.2 + 1.55 * len(families), squeeze=False)
+    for c, col in enumerate(panels):
+        title, cmap = PHASE_PANELS[col]
+        means = {f: df[df["family"] == f].pivot_table(index="S", columns="alpha", values=col, aggfunc="mean")
+                 for f in families}  # fmt: skip
+        grids = {f: m.reindex(index=sizes, columns=alphas).to_numpy(dtype=float) for f, m in means.items()}
+        shown = {f: np.log10(np.clip(g, 1e-3, None)) if col == "margin" else g for f, g in grids.items()}
+        lo = min(np.nanmin(g) for g in shown.values())
+        hi = max(np.nanmax(g) for g in shown.values())
+        if col == "parent_recovered":
+            lo, hi = 0.0, 1.0
+        for r, fam in enumerate(families):
+            ax = axes[r, c]
+            im = ax.imshow(shown[fam], cmap=cmap, vmin=lo, vmax=hi, aspect="auto", origin="lower")
+            ax.grid(False)
+            ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas], rotation=90 if len(alphas) > 4 else 0)
+            ax.set_yticks(range(len(sizes)), [f"{s:g}" for s in sizes])
+            if annotate:
+                for (i, j), v in np.ndenumerate(grids[fam]):
+                    if np.isfinite(v):
+                        frac = (shown[fam][i, j] - lo) / ((hi - lo) or 1.0)
+                        ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=8,
+                                color="white" if frac > 0.6 else "black")  # fmt: skip
+            if c == 0:
+                ax.set_ylabel(f"{fam}\nvocabulary S")
+            if r == len(families) - 1:
+                ax.set_xlabel("α")
+            if r == 0:
+                _title(ax, title, fontsize=9)
+        fig.colorbar(im, ax=axes[:, c], orientation="horizontal", fraction=0.06, pad=0.02, aspect=12)
+    _suptitle(fig, suptitle)
+    return fig
+
+
+def plot_recovery_vs_margin(table, title: str | None = None):
+    """The step at which each run first recovered its whole graph against the predicted χ² margin of its setting
+    (chapter 10): one colour per vocabulary size, one marker per family; runs that never recovered sit at the top,
+    open, at the number of steps they trained."""
+    import pandas as pd
+
+    df = pd.DataFrame(table)
+    _, ax = _figure(height=3.8)
+    markers = dict(zip(sorted(df["family"].unique()), "os^D"))
+    colours = dict(zip(sorted(df["S"].unique()), plt.get_cmap("viridis")(np.linspace(0, 0.9, df["S"].nunique()))))
+    ceiling = float(df["steps"].max())
+    for (S, fam), part in df.groupby(["S", "family"]):
+        hit = part[part["recovered_at_step"].notna()]
+        miss = part[part["recovered_at_step"].isna()]
+        kw = dict(marker=markers[fam], color=colours[S], s=28)
+        ax.scatter(hit["margin"], hit["recovered_at_step"], label=f"S = {S:g}, {fam}", **kw)
+        ax.scatter(miss["margin"], np.full(len(miss), 1.15 * ceiling), facecolors="none", edgecolors=colours[S],
+                   marker=markers[fam], s=28)  # fmt: skip
+    ax.axhline(ceiling, color="0.5", ls=":", lw=1)
+    ax.text(ax.get_xlim()[0], 1.15 * ceiling, "  never (open)", va="center", fontsize=8, color="0.3")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("predicted χ² margin of the setting")
+    ax.set_ylabel("step of first recovery")
+    ax.legend(fontsize=8, ncol=2, loc="lower left")
+    _title(ax, title)
+    return ax

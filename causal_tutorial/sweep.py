@@ -43,7 +43,19 @@ from .io import atomic_write_json, atomic_write_text, check_output_dir
 from .theory import chi2_mutual_information
 from .training import progress_bar, progress_enabled
 
-__all__ = ["SETTINGS", "BASES", "ENGINES", "SweepRun", "plan", "groups", "sweep", "read_sweep", "train_group"]
+__all__ = [
+    "SETTINGS",
+    "BASES",
+    "ENGINES",
+    "SweepRun",
+    "plan",
+    "groups",
+    "sweep",
+    "read_sweep",
+    "train_group",
+    "over_seeds",
+    "margin_vs_recovery",
+]
 
 #: The settings a sweep may vary, each with the type its values take.
 SETTINGS: dict[str, type] = {"alpha": float, "S": int, "T": int, "family": str, "steps": int, "lr": float}
@@ -372,3 +384,40 @@ def _write(out_dir: Path, runs: list[SweepRun], done: dict, hist: dict, manifest
     atomic_write_text(table.to_csv(index=False), out_dir / "sweep.csv")
     device = runs[0].spec.device
     atomic_write_json({**manifest, "device": str(device), "device_name": device_name(device)}, out_dir / "sweep.json")
+
+
+# --- reading a sweep's table (chapter 10) ------------------------------------------------------------------------
+#: The columns :func:`over_seeds` averages.
+SUMMARY_COLUMNS = ("parent_recovered", "rows_recovered", "attn_on_parent", "gap_to_estimator", "margin")
+
+
+def over_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per setting (family, S, T, α, steps, lr): the number of seeds, the mean of :data:`SUMMARY_COLUMNS`
+    over them (``parent_recovered``'s mean is the fraction of seeds that recovered the graph), the sd (ddof 0) of the
+    attention on the parent, and the median step of first recovery among the seeds that recovered."""
+    keys = ["family", "S", "T", "alpha", "steps", "lr"]
+    g = table.groupby(keys)
+    out = g[list(SUMMARY_COLUMNS)].mean()
+    out.insert(0, "seeds", g.size())
+    out["attn_on_parent_sd"] = g["attn_on_parent"].std(ddof=0)
+    out["recovered_at_step_median"] = g["recovered_at_step"].median()
+    return out.reset_index()
+
+
+def margin_vs_recovery(table: pd.DataFrame, by: Sequence[str] = ("family", "S"), per: str | None = None) -> pd.Series:
+    """How well the theory's margin orders the runs by how soon they recovered the graph: the Spearman rank
+    correlation, within each group of ``by``, between the margin (divided by the column ``per``, if given, e.g.
+    ``"S"``) and the step of first recovery, a run that never recovered ranked after every run that did (it would
+    recover later, if at all). Negative: a larger margin, an earlier recovery. ``by=()`` pools every run."""
+    df = table.copy()
+    margin = df["margin"] / (df[per] if per else 1.0)
+    never = df["recovered_at_step"].isna()
+    steps = df["recovered_at_step"].where(~never, df["steps"].max() * 10.0)  # after any recovery
+
+    def rho(index) -> float:
+        a, b = margin.loc[index].rank(), steps.loc[index].rank()
+        return float(a.corr(b)) if a.nunique() > 1 and b.nunique() > 1 else float("nan")
+
+    if not by:
+        return pd.Series({"all runs": rho(df.index)}, name="spearman")
+    return df.groupby(list(by)).apply(lambda part: rho(part.index), include_groups=False).rename("spearman")
