@@ -41,6 +41,7 @@ from .training import TrainConfig, draw_test_set, train
 __all__ = [
     "EXPERIMENTS",
     "SCALES",
+    "OVERRIDABLE",
     "Experiment",
     "get_experiment",
     "run_experiment",

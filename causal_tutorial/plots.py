@@ -81,6 +81,10 @@ __all__ = [
     "plot_head_blocks",
     # experiment results
     "experiment_figures",
+    # sweeps (chapter 10)
+    "PHASE_PANELS",
+    "plot_phase_diagram",
+    "plot_recovery_vs_margin",
 ]
 
 #: The widest figure that fits the book's text column, in inches.
@@ -1391,10 +1395,10 @@ def plot_head_blocks(
 
 #: The phase diagram's panels: a sweep table's column, its panel title and its colour map.
 PHASE_PANELS = {
-    "parent_recovered": ("graph recovered (fraction of seeds)", "Greens"),
-    "attn_on_parent": ("attention on the parent", "viridis"),
-    "gap_to_estimator": ("loss − estimator line (nats)", "magma_r"),
-    "margin": ("predicted χ² margin (log)", "Blues"),
+    "parent_recovered": ("graph recovered (fraction of seeds)", "Greens", ".2g"),
+    "attn_on_parent": ("attention on the parent", "viridis", ".2f"),
+    "gap_to_estimator": ("loss − estimator line (nats)", "magma_r", ".2f"),
+    "margin": ("predicted χ² margin (log scale)", "Blues", ".2g"),
 }
 
 
@@ -1409,7 +1413,7 @@ def plot_phase_diagram(table, panels: Sequence[str] = tuple(PHASE_PANELS), annot
     alphas, sizes = sorted(df["alpha"].unique()), sorted(df["S"].unique())
     fig, axes = _figure(len(families), len(panels), height=1.2 + 1.55 * len(families), squeeze=False)
     for c, col in enumerate(panels):
-        title, cmap = PHASE_PANELS[col]
+        title, cmap, fmt = PHASE_PANELS[col]
         means = {f: df[df["family"] == f].pivot_table(index="S", columns="alpha", values=col, aggfunc="mean")
                  for f in families}  # fmt: skip
         grids = {f: m.reindex(index=sizes, columns=alphas).to_numpy(dtype=float) for f, m in means.items()}
@@ -1428,7 +1432,7 @@ def plot_phase_diagram(table, panels: Sequence[str] = tuple(PHASE_PANELS), annot
                 for (i, j), v in np.ndenumerate(grids[fam]):
                     if np.isfinite(v):
                         frac = (shown[fam][i, j] - lo) / ((hi - lo) or 1.0)
-                        ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=8,
+                        ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=8,
                                 color="white" if frac > 0.6 else "black")  # fmt: skip
             if c == 0:
                 ax.set_ylabel(f"{fam}\nvocabulary S")
@@ -1465,6 +1469,6 @@ def plot_recovery_vs_margin(table, title: str | None = None):
     ax.set_yscale("log")
     ax.set_xlabel("predicted χ² margin of the setting")
     ax.set_ylabel("step of first recovery")
-    ax.legend(fontsize=8, ncol=2, loc="lower left")
+    ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     _title(ax, title)
     return ax

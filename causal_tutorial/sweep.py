@@ -55,6 +55,11 @@ __all__ = [
     "train_group",
     "over_seeds",
     "margin_vs_recovery",
+    "discordance",
+    "MARGIN_DRAWS",
+    "MARGIN_SEED",
+    "TIMING_COLUMNS",
+    "SUMMARY_COLUMNS",
 ]
 
 #: The settings a sweep may vary, each with the type its values take.
@@ -421,3 +426,24 @@ def margin_vs_recovery(table: pd.DataFrame, by: Sequence[str] = ("family", "S"),
     if not by:
         return pd.Series({"all runs": rho(df.index)}, name="spearman")
     return df.groupby(list(by)).apply(lambda part: rho(part.index), include_groups=False).rename("spearman")
+
+
+def discordance(table: pd.DataFrame, within: Sequence[str]) -> tuple[float, int]:
+    """How often the theory's margin orders two settings the wrong way: over the pairs of settings
+    (:func:`over_seeds`) that share the columns ``within`` and whose recovery differs, the fraction in which the
+    setting with the larger margin recovered *later* (its median recovery step, a setting where no seed recovered
+    counting as never); returns ``(fraction, pairs)``. ``within=("family", "S")`` compares α within one vocabulary,
+    ``("family", "alpha")`` vocabularies, ``("S", "alpha")`` the graph families."""
+    summary = over_seeds(table)
+    late = summary["recovered_at_step_median"].fillna(math.inf)
+    late = late.where(summary["parent_recovered"] > 0, math.inf)
+    wrong = pairs = 0
+    for _, part in summary.groupby(list(within)):
+        idx = list(part.index)
+        for a, b in itertools.combinations(idx, 2):
+            if late[a] == late[b] or summary.at[a, "margin"] == summary.at[b, "margin"]:
+                continue
+            pairs += 1
+            bigger, smaller = (a, b) if summary.at[a, "margin"] > summary.at[b, "margin"] else (b, a)
+            wrong += late[bigger] > late[smaller]
+    return (float(wrong / pairs) if pairs else float("nan")), pairs

@@ -47,3 +47,14 @@ def test_the_margin_ordering_check_and_the_rank_correlation():
         check_margin_ordering(raw, raw + 0.1, table)
     within = margin_vs_recovery(table)
     assert list(within.index) == [("chain", 3), ("chain", 5)]
+
+
+def test_discordance_counts_the_pairs_the_margin_orders_the_wrong_way():
+    from causal_tutorial.sweep import discordance
+
+    table = _table()  # a larger margin always recovers sooner here
+    frac, pairs = discordance(table, ("family", "S"))
+    assert frac == 0.0 and pairs == 3 + 3  # every pair of the three alphas, at each S
+    backwards = table.assign(margin=1.0 / table["margin"])
+    assert discordance(backwards, ("family", "S"))[0] == 1.0
+    assert math.isnan(discordance(table.iloc[:2], ("family", "S"))[0])
