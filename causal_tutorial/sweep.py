@@ -30,12 +30,14 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from . import __version__
+from .analysis import parent_metrics
 from .checks import check_positive_int, make_generator
 from .experiments import OVERRIDABLE, SCALES, RunSpec, device_name, get_experiment, resolve, train_together
 from .graphs import FAMILIES
@@ -58,6 +60,7 @@ __all__ = [
     "discordance",
     "MARGIN_DRAWS",
     "MARGIN_SEED",
+    "METRIC_SEQUENCES",
     "TIMING_COLUMNS",
     "SUMMARY_COLUMNS",
 ]
@@ -71,6 +74,8 @@ ENGINES = ("local", "ray")
 MARGIN_DRAWS = 256
 #: The seed of the margin's draws of ``π`` (the same for every run of a setting, so its runs share one margin).
 MARGIN_SEED = 40
+#: Test sequences behind each evaluation's attention on the parent (the recovery test reads the weights alone).
+METRIC_SEQUENCES = 256
 #: The table's columns that differ between two sweeps of the same grid and seeds on the same machine: timings.
 TIMING_COLUMNS = ("wall_time_s", "train_time_s")
 
@@ -266,7 +271,10 @@ def train_group(
     t0 = time.perf_counter()
     first = runs[0].settings
     desc = f"S={first['S']} T={first['T']} steps={first['steps']} lr={first['lr']:g}: {len(runs)} runs stacked"
-    parts = train_together([r.spec for r in runs], progress=progress, checkpoint=checkpoint, resume=True, desc=desc)
+    metrics = partial(parent_metrics, n_sequences=METRIC_SEQUENCES)
+    parts = train_together(
+        [r.spec for r in runs], progress=progress, metrics=metrics, checkpoint=checkpoint, resume=True, desc=desc
+    )
     keys = {repr(p["task"]): (tuple(p["task"]["parents"]), p["task"]["S"], p["task"]["alpha"], r.spec.device)
             for r, p in zip(runs, parts)}  # fmt: skip
     margins = _margins(keys)

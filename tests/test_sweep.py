@@ -5,12 +5,14 @@ local engine's table."""
 import json
 import math
 from dataclasses import replace
+from functools import partial
 
 import pandas as pd
 import pytest
 import torch
 
 from causal_tutorial import sweep as sweep_module
+from causal_tutorial.analysis import parent_metrics
 from causal_tutorial.cli import main
 from causal_tutorial.experiments import get_experiment, resolve, run_spec
 from causal_tutorial.graphs import chain, random_tree
@@ -94,7 +96,8 @@ def test_each_row_is_its_separate_run_and_the_table_is_tidy(tmp_path):
     row = table[(table["family"] == "random") & (table["alpha"] == 1.0) & (table["seed"] == 1)].iloc[0]
     exp = replace(get_experiment("chain"), family="random", alpha=1.0)
     spec = replace(resolve(exp, "test", 1, "cpu", bayes_draws=4), graphs=(1,))
-    alone = run_spec(spec, progress=False, figures=False)
+    metrics = partial(parent_metrics, n_sequences=sweep_module.METRIC_SEQUENCES)
+    alone = run_spec(spec, progress=False, figures=False, metrics=metrics)
     assert row["parents"] == " ".join(map(str, alone["task"]["parents"]))
     assert row["test_loss"] == pytest.approx(alone["final"]["test_loss"], abs=1e-5)
     assert row["attn_on_parent"] == pytest.approx(alone["final"]["attn_on_parent"], abs=1e-5)
