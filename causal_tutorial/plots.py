@@ -1393,7 +1393,7 @@ def plot_head_blocks(
 
 # ==== sweeps (chapter 10) ====
 
-#: The phase diagram's panels: a sweep table's column, its panel title and its colour map.
+#: The phase diagram's panels, each a sweep table's column with its panel title, colour map and number format.
 PHASE_PANELS = {
     "parent_recovered": ("graph recovered (fraction of seeds)", "Greens", ".2g"),
     "attn_on_parent": ("attention on the parent", "viridis", ".2f"),

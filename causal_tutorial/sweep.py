@@ -67,7 +67,7 @@ __all__ = [
 
 #: The settings a sweep may vary, each with the type its values take.
 SETTINGS: dict[str, type] = {"alpha": float, "S": int, "T": int, "family": str, "steps": int, "lr": float}
-#: The experiments a sweep may start from: the single-parent ones, trained by the disentangled transformer.
+#: The experiments a sweep may start from (the single-parent ones, trained by the disentangled transformer).
 BASES = ("chain", "icl", "random", "small_tree")
 ENGINES = ("local", "ray")
 #: Draws of ``π`` behind each run's χ²-margin (:meth:`causal_tutorial.theory.Chi2MutualInformation.margin`).
@@ -76,7 +76,7 @@ MARGIN_DRAWS = 256
 MARGIN_SEED = 40
 #: Test sequences behind each evaluation's attention on the parent (the recovery test reads the weights alone).
 METRIC_SEQUENCES = 256
-#: The table's columns that differ between two sweeps of the same grid and seeds on the same machine: timings.
+#: The timings, the table's only columns that differ between two sweeps of one grid and seeds on one machine.
 TIMING_COLUMNS = ("wall_time_s", "train_time_s")
 
 
@@ -92,7 +92,7 @@ class SweepRun:
 
     @property
     def group(self) -> tuple:
-        """What the runs of one group share: shapes and training settings."""
+        """What the runs of one group share (shapes and training settings)."""
         return (self.spec.experiment.S, self.spec.experiment.T, self.spec.train.steps, self.spec.train.lr)
 
 
