@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
@@ -78,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     sw.add_argument("--address", default=None, help="the Ray cluster's address (default: start a local one)")
     sw.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     sw.add_argument("--bayes-draws", type=int, default=None, help="importance draws of each run's Bayes floor")
+    sw.add_argument(
+        "--train",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="training settings replaced for every run, e.g. optimizer=sgd batch_size=128 schedule=constant",
+    )
     args = parser.parse_args(argv)
     if args.command == "sweep":
         return _sweep(args)
@@ -120,12 +128,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _setting(item: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--train``: the value as JSON where it parses (numbers, ``true``), else as text."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--train takes KEY=VALUE items, got {item!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def _sweep(args) -> int:
     from .sweep import SETTINGS, sweep
 
     grid = {k: getattr(args, k) for k in SETTINGS if getattr(args, k) is not None}
     t0 = time.perf_counter()
     try:
+        train = dict(_setting(item) for item in args.train)
         table = sweep(
             grid,
             seeds=args.seeds,
@@ -136,6 +156,7 @@ def _sweep(args) -> int:
             address=args.address,
             device=args.device,
             bayes_draws=args.bayes_draws,
+            train=train,
         )
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -146,6 +146,14 @@ def test_the_command_line_writes_the_table_and_names_bad_settings(tmp_path, caps
     assert main(["sweep", "--scale", "test", "-S", "1", "--out", str(tmp_path / "bad")]) == 2
     assert "S=1 is refused" in capsys.readouterr().err
     assert not (tmp_path / "bad" / "sweep.csv").exists()
+    sgd = ["sweep", "--scale", "test", "--train", "optimizer=sgd", "batch_size=8", "--out", str(tmp_path / "sgd")]
+    assert main(sgd) == 0
+    table = read_sweep(tmp_path / "sgd")
+    assert table["optimizer"].eq("sgd").all() and table["batch_size"].eq(8).all()
+    assert main(["sweep", "--scale", "test", "--train", "optimizer", "--out", str(tmp_path / "bad2")]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert main(["sweep", "--scale", "test", "--train", "steps=5", "--out", str(tmp_path / "bad3")]) == 2
+    assert "may not set ['steps']" in capsys.readouterr().err
 
 
 def test_the_ray_engine_writes_the_local_engines_table():
