@@ -42,6 +42,7 @@ WRONG = {
     "ch06": ("ex-ch6-uniform-start", "append", "value = value + 0.1"),
     "ch07": ("ex-ch7-adjacency", "append", "adj = torch.zeros_like(adj)"),
     "ch08": ("ex-ch8-parameters", "append", "count = count + 1"),
+    "ch10": ("ex-ch10-largest-alpha", "append", "answer = {S: 10.0 for S in answer}"),
 }
 BROKEN = {  # chapter 1, graded with a 10 s limit per cell: one answer raises, one never returns
     "ex-ch1-bigram": 'raise RuntimeError("a bug in the student\'s code")',
