@@ -1448,7 +1448,7 @@ def plot_phase_diagram(table, panels: Sequence[str] = tuple(PHASE_PANELS), annot
 def plot_recovery_vs_margin(table, title: str | None = None):
     """The step at which each run first recovered its whole graph against the predicted χ² margin of its setting
     (chapter 10): one colour per vocabulary size, one marker per family; runs that never recovered sit at the top,
-    open, at the number of steps they trained."""
+    open, on the tick "never", above the dotted line at the number of steps they trained."""
     import pandas as pd
 
     df = pd.DataFrame(table)
@@ -1464,9 +1464,13 @@ def plot_recovery_vs_margin(table, title: str | None = None):
         ax.scatter(miss["margin"], np.full(len(miss), 1.15 * ceiling), facecolors="none", edgecolors=colours[S],
                    marker=markers[fam], s=28)  # fmt: skip
     ax.axhline(ceiling, color="0.5", ls=":", lw=1)
-    ax.text(ax.get_xlim()[0], 1.15 * ceiling, "  never (open)", va="center", fontsize=8, color="0.3")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    first = df["recovered_at_step"].min()
+    low = int(np.floor(np.log10(first))) if np.isfinite(first) and first > 0 else int(np.log10(ceiling))
+    decades = [10**k for k in range(low, int(np.floor(np.log10(ceiling))) + 1)]
+    ax.set_yticks(decades + [1.15 * ceiling], [f"$10^{{{int(np.log10(d))}}}$" for d in decades] + ["never"])
+    ax.minorticks_off()
     ax.set_xlabel("predicted χ² margin of the setting")
     ax.set_ylabel("step of first recovery")
     ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.18))

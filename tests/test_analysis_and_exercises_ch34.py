@@ -218,6 +218,24 @@ def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(
         {"estimator": in_context_estimator(tokens, chain(T), S, 0.1), "hand_built": hand_built},
     )
     P = {a: np.full((S, S), 1 / S) for a in (0.1, 1.0, 10.0)}
+    sweep_table = [
+        {
+            "family": family,
+            "alpha": alpha,
+            "S": S_,
+            "seed": seed,
+            "steps": 400,
+            "parent_recovered": float(alpha < 1),
+            "attn_on_parent": 0.9 if alpha < 1 else 0.3,
+            "gap_to_estimator": 0.01 * seed,
+            "margin": 1.0 / (alpha * S_),
+            "recovered_at_step": 100.0 * S_ if alpha < 1 else float("nan"),
+        }
+        for family in ("chain", "random")
+        for alpha in (0.1, 1.0, 10.0)
+        for S_ in (2, 5, 10)
+        for seed in (0, 1)
+    ]
     figures = {
         "loss_curve": lambda: plots.loss_curve(res.history, run["baselines"], title="a long title " * 12),
         "matrix_heatmap": lambda: plots.matrix_heatmap(np.eye(T), title="eye"),
@@ -321,8 +339,11 @@ def test_every_figure_fits_the_column_and_its_text_is_at_least_8pt(
             {"length": [5, 10, 20], "a": [0.2, 0.1, 0.0], "b": [0.3, 0.1, 0.0]},
             suptitle="out of distribution",
         ),
+        "plot_phase_diagram": lambda: plots.plot_phase_diagram(sweep_table, suptitle="phase diagram " * 6),
+        "plot_recovery_vs_margin": lambda: plots.plot_recovery_vs_margin(sweep_table, title="recovery"),
     }
     not_figures = {
+        "PHASE_PANELS",
         "BaselineStyle",
         "BASELINES",
         "BASELINE_LABELS",

@@ -17,6 +17,7 @@ LAYERS = [
     ["device_step", "stacked", "training"],
     ["theory", "plots"],
     ["experiments"],
+    ["sweep"],
     ["book", "cli", "__main__", "exercises", "reproduction"],
 ]
 LAYER = {name: k for k, names in enumerate(LAYERS) for name in names}
