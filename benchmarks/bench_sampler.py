@@ -246,7 +246,7 @@ def ablations(case: str, n: int, rounds: int) -> dict:
     fns = {"ours": lambda: task.sample(n, g)}
     for what, fields in UNDO.items():
         fns[what] = (lambda t: lambda: t.sample(n, g))(undone(task, fields))
-    if task.kind == "single" and len(task._levels) < task.T - 1 - task._n_roots:
+    if task.kind == "single" and len(task._groups) < task.T - 1 - task._n_roots:
         slow = _one_position_per_level(task)
         fns["fill by depth level (vs by position)"] = lambda: slow.sample(n, g)
     t = common.interleaved(fns, rounds, warmup=1)

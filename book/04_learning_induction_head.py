@@ -67,8 +67,6 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notic
 cfg = setup(seed=0)
 
 # %%
-import dataclasses
-
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
@@ -77,14 +75,14 @@ from causal_tutorial.analysis import (ParameterSnapshots, circuit_blocks, first_
                                       ideal_readout, layer2_attention_by_count, load_result,
                                       lock_step, loss_by_match_count, parent_metrics,
                                       rows_on_parent)
-from causal_tutorial.estimators import (baseline_losses, in_context_estimator,
+from causal_tutorial.estimators import (in_context_estimator,
                                         matching_children_average, mean_and_se, readout_floor,
                                         soft_cross_entropy)
-from causal_tutorial.experiments import EXPERIMENTS, baseline_generator, build_model, build_task
+from causal_tutorial.experiments import EXPERIMENTS, resolve, run_spec
 from causal_tutorial.models import block_slices
 from causal_tutorial.plots import (loss_curve, plot_book_vs_paper, plot_by_match_count,
                                    plot_locking, plot_snapshots)
-from causal_tutorial.training import draw_test_set, train
+from causal_tutorial.training import draw_test_set
 
 # %% [markdown]
 # ## The experiment
@@ -107,32 +105,32 @@ from causal_tutorial.training import draw_test_set, train
 
 # %%
 exp = EXPERIMENTS["chain"]
-config = exp.config(cfg.scale, seed=0, device=str(cfg.device))
-config = dataclasses.replace(config, eval_every=max(1, config.eval_every // 5))
+every = max(1, exp.config(cfg.scale).eval_every // 5)
+spec = resolve("chain", cfg.scale, seed=0, device=cfg.device, train_overrides={"eval_every": every})
+config = spec.config()
 pd.Series({"scale": cfg.scale, "optimizer": config.optimizer, "learning rate": config.lr,
            "schedule": config.schedule, "steps": config.steps, "batch size": config.batch_size,
            "evaluate every": config.eval_every,
            "test sequences": config.test_size}).to_frame("chain")
 
 # %% [markdown]
-# We call the training loop {func}`~causal_tutorial.training.train` directly rather than
-# {func}`~causal_tutorial.experiments.run_experiment`, because we want to look inside the model while it
-# learns. At every evaluation `train` records the test loss and whatever `metrics(model, test_tokens)`
+# {func}`~causal_tutorial.experiments.resolve` checked every setting above and froze them into one run
+# specification, `spec`; {func}`~causal_tutorial.experiments.run_spec` runs it, exactly as
+# `python -m causal_tutorial run chain` does (same task, same initial weights, same batches, same test set:
+# chapter 3's). We want to look inside the model while it learns, so we hand the run two hooks. At every
+# evaluation the training loop records the test loss and whatever `metrics(task)(model, test_tokens)`
 # returns ({func}`~causal_tutorial.analysis.parent_metrics`: the attention on the parents, and whether
 # every child's row of $A^{(1)}$ is locked on its parent), then calls `callback(step, model, record)`;
 # {class}`~causal_tutorial.analysis.ParameterSnapshots` is such a callback: it keeps a copy of $A^{(1)}$,
-# $A^{(2)}$ and $W$ each time. The test set is the one `run_experiment` draws (and the one chapter 3 used),
-# so the numbers agree with `python -m causal_tutorial run chain`. This cell is the training run.
+# $A^{(2)}$ and $W$ each time. This cell is the training run; the result holds the trained model, its
+# history and every baseline line on the test set.
 
 # %%
-task = build_task(exp, cfg.device)
-model = build_model(exp, seed=0)
-test_set = draw_test_set(task, config, cfg.device)
 snapshots = ParameterSnapshots()
-history = train(model, task, config, test_set=test_set, metrics=parent_metrics(task),
-                callback=snapshots, progress=False).history
-baselines = baseline_losses(task, *test_set, generator=baseline_generator(config, cfg.device),
-                            bayes_draws=exp.bayes_draws[cfg.scale])
+result = run_spec(spec, metrics=parent_metrics, callback=snapshots, figures=False, progress=False)
+model, history, baselines = result["model"], result["history"], result["baselines"]
+task = spec.task()
+test_set = draw_test_set(task, config, spec.device)  # the run's own test set, drawn again from its seed
 
 # %% [markdown]
 # ## The loss comes down near the estimator line

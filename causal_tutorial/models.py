@@ -105,14 +105,8 @@ class _Model(nn.Module):
     """What every model shares: ``head`` checks, ``attention`` from the cache, the plain loss, the run axis.
 
     Subclasses set ``S``, ``T``, ``heads`` (heads per layer) and ``widths``, and define
-    ``run_with_cache``, ``_head`` and ``_kwargs`` (the constructor's arguments but ``runs``).
-
-    **The run axis.** A model built with ``runs=R`` is ``R`` independent models in one: every parameter has a
-    leading axis of length ``R`` (run ``r``'s parameters are ``p[r]``), tokens are ``(R, n, T)`` (run ``r`` reads
-    ``tokens[r]``), logits ``(R, n, S)``, and ``loss`` gives one mean per run, ``(R,)``. Since run ``r``'s loss
-    depends only on run ``r``'s parameters, backpropagating the sum gives every run exactly its own gradient, and
-    SGD and AdamW act entry by entry: one step of the ``R``-run model is ``R`` separate steps (seeds, graphs or
-    both, trained at once). :meth:`stack` builds one from separate models, :meth:`unstack` gives run ``r`` back.
+    ``run_with_cache``, ``_head`` and ``_kwargs`` (the constructor's arguments but ``runs``). The run axis
+    (``runs=R``, :meth:`stack`, :meth:`unstack`) is described in the module docstring.
     """
 
     S: int

@@ -527,6 +527,16 @@ def test_the_sampler_ablations_change_speed_only():
         assert homogeneity_pvalue(_distinct(ours.tokens, 10), _distinct(other.tokens, 10)) > P_MIN
 
 
+def test_the_sampler_ablations_run_on_every_case():
+    """bench_sampler.ablations itself (it reads the task's fill groups), one round at a tiny batch: every choice
+    is timed for every case, and the fill by position only where a level holds more than one position."""
+    bench = _bench_sampler()
+    for case in bench.CASES:
+        res = bench.ablations(case, 64, rounds=1)
+        assert set(bench.UNDO) <= set(res["speedup"]), case
+        assert ("fill by depth level (vs by position)" in res["speedup"]) == case.startswith("random tree"), case
+
+
 # --- bad input ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "kwargs, error, match",
