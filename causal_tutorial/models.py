@@ -193,17 +193,12 @@ class _Model(nn.Module):
                 p.copy_(mine[name][r])
         return out
 
-    def models(self) -> list[Any]:
-        """Every run's model (:meth:`unstack` for each ``r``)."""
-        if self.runs is None:
-            raise ValueError("models() needs a model with a run axis (built with runs=R)")
-        return [self.unstack(r) for r in range(self.runs)]
-
     # -- reading and the loss -------------------------------------------------------------------
     def run_with_cache(self, tokens: torch.Tensor) -> tuple[torch.Tensor, Cache]:  # pragma: no cover
         raise NotImplementedError
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits ``(n, S)`` at the last position (``(R, n, S)`` with a run axis): :meth:`run_with_cache`'s."""
         return self.run_with_cache(tokens)[0]
 
     def attention(self, tokens: torch.Tensor) -> dict[tuple[int, int], torch.Tensor]:
@@ -555,10 +550,6 @@ class ReducedModel(_Model):
             cache["prior", 2] = prior
         return probs.log(), cache
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits ``(n, S)``: the log-probabilities ``log((1 - eps) f + eps / S)`` (the paper's Algorithm 1)."""
-        return self.run_with_cache(tokens)[0]
-
 
 # =============================================================================================
 class StandardTransformer(_Model):
@@ -662,10 +653,6 @@ class StandardTransformer(_Model):
             h = h + mlp(att @ h @ self._per_run(V, 1), self._per_run)
             cache["resid", l] = h
         return h[..., -1, :] @ self.W, cache
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Logits ``(n, S)`` at the last position (the paper's Fig. 8; ``(R, n, S)`` with runs)."""
-        return self.run_with_cache(tokens)[0]
 
 
 class _MuMLP(nn.Module):

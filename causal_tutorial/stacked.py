@@ -29,28 +29,14 @@ import torch
 
 from .checks import check_positive_int, generator_or_default, make_generator
 from .priors import normalise_rows_, start_gamma
-from .tasks import SingleParentTask, _chunks
+from .tasks import Batch, SingleParentTask, _chunks
 
 __all__ = [
     "StackedTask",
-    "StackedBatch",
     "GeneratorSet",
     "SeedsTask",
     "stacked_metrics",
 ]
-
-#: Sequences per graph evaluated at once without gradients (``G·EVAL_CHUNK`` attention maps in memory).
-EVAL_CHUNK = 8192
-
-
-class StackedBatch:
-    """``tokens (G, n, T)`` and ``labels (G, n, S)``; unpacks as ``tokens, labels``."""
-
-    def __init__(self, tokens: torch.Tensor, labels: torch.Tensor):
-        self.tokens, self.labels = tokens, labels
-
-    def __iter__(self):
-        return iter((self.tokens, self.labels))
 
 
 class StackedTask:
@@ -69,15 +55,9 @@ class StackedTask:
             if not isinstance(t, SingleParentTask):
                 raise TypeError(f"tasks[{k}] must be a SingleParentTask, got {type(t).__name__}")
         first = tasks[0]
+        shared = lambda t: (t.S, t.T, t.alpha, t.device, t.settings)  # noqa: E731
         for k, t in enumerate(tasks[1:], start=1):
-            same = (t.S, t.T, t.alpha, t.device, t.settings) == (
-                first.S,
-                first.T,
-                first.alpha,
-                first.device,
-                first.settings,
-            )
-            if not same:
+            if shared(t) != shared(first):
                 raise ValueError(f"tasks[{k}] differs from tasks[0] in S, T, alpha, device or sampler settings")
         self.tasks = tasks
         self.G, self.S, self.T, self.alpha = len(tasks), first.S, first.T, first.alpha
@@ -90,9 +70,9 @@ class StackedTask:
     def describe(self) -> dict:
         return {"stacked": [t.describe() for t in self.tasks]}
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> StackedBatch:
-        """Draw ``n`` sequences for every graph (the draws of
-        :meth:`~causal_tutorial.tasks.SingleParentTask.sample`, shared)."""
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Batch:
+        """Draw ``n`` sequences for every graph, a :class:`~causal_tutorial.tasks.Batch` of ``tokens (G, n, T)`` and
+        ``labels (G, n, S)`` (the draws of :meth:`~causal_tutorial.tasks.SingleParentTask.sample`, shared)."""
         n = check_positive_int("n", n, "the number of sequences")
         g = generator_or_default(generator, self.device)
         S, dev, first = self.S, self.device, self.tasks[0]
@@ -106,7 +86,7 @@ class StackedTask:
             labels.append(lab)  # π_m[query_m]: the same for every graph
         tok = torch.cat(tokens, dim=1)
         lab = torch.cat(labels).unsqueeze(0).expand(self.G, -1, -1)
-        return StackedBatch(tok, lab)
+        return Batch(tok, lab)
 
     def _tokens(self, C: torch.Tensor, mu: torch.Tensor, u: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """Every graph's tokens ``(G, n, T)``: each graph's own token loop on the shared laws and uniforms."""
@@ -179,13 +159,13 @@ class SeedsTask:
             raise ValueError(f"the configuration's seed ({seed}) must be the first run's, {self.seeds[0]}")
         return GeneratorSet(self.seeds, device)
 
-    def sample(self, n: int, generator: GeneratorSet | torch.Generator | None = None) -> StackedBatch:
+    def sample(self, n: int, generator: GeneratorSet | torch.Generator | None = None) -> Batch:
         if isinstance(generator, GeneratorSet):
             parts = [t.sample(n, g) for t, g in zip(self.tasks, generator.generators)]
-            return StackedBatch(torch.stack([b.tokens for b in parts]), torch.stack([b.labels for b in parts]))
+            return Batch(torch.stack([b.tokens for b in parts]), torch.stack([b.labels for b in parts]))
         if self.task is not None:
             b = self.task.sample(n, generator)
-            return StackedBatch(b.tokens.expand(self.G, -1, -1), b.labels.expand(self.G, -1, -1))
+            return Batch(b.tokens.expand(self.G, -1, -1), b.labels.expand(self.G, -1, -1))
         # each distinct task from the same generator state, as its separate run would draw it
         g = generator_or_default(generator, self.device)
         state, drawn = g.get_state(), {}
@@ -193,7 +173,7 @@ class SeedsTask:
             g.set_state(state)
             drawn[k] = self.tasks[k].sample(n, g)
         parts = [drawn[k] for k in self._first_of]
-        return StackedBatch(torch.stack([b.tokens for b in parts]), torch.stack([b.labels for b in parts]))
+        return Batch(torch.stack([b.tokens for b in parts]), torch.stack([b.labels for b in parts]))
 
 
 def stacked_metrics(task: StackedTask | SeedsTask, per_run):

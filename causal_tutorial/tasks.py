@@ -112,14 +112,14 @@ def _inverse_cdf(C: torch.Tensor, u: torch.Tensor, out: torch.Tensor | None = No
 Group = tuple[int, slice, list]
 
 
-def _column(tokens: torch.Tensor, parents: Sequence, S: int) -> torch.Tensor:
+def _column(tokens: torch.Tensor, parents: Sequence, S: int, m: torch.Tensor | None = None) -> torch.Tensor:
     """The parents' tokens read as one number ``r`` in base ``S`` (first parent most significant), as the column
-    ``r·n + m`` of sequence ``m``'s row ``r`` in a batch-last table ``(S, rows·n)``."""
+    ``r·n + m`` of sequence ``m``'s row ``r`` in a batch-last table ``(S, rows·n)`` (``m``: ``arange(n)``, if given)."""
     n = tokens.shape[-1]
     r = tokens[parents[0]]
     for p in parents[1:]:
         r = torch.add(tokens[p], r, alpha=S)
-    return torch.add(torch.arange(n, device=tokens.device), r, alpha=n)
+    return torch.add(torch.arange(n, device=tokens.device) if m is None else m, r, alpha=n)
 
 
 def _fill(
@@ -133,8 +133,9 @@ def _fill(
     """The token loop of every sampler: fill ``tokens (T, n)`` (fill order; the roots already in place) group by
     group, each child drawn by inverse CDF of its uniform (row ``slot - u_offset`` of ``u``) from the row of
     ``C[k]`` (cumulative, batch last, ``(S, S^k·n)``) that its parents' tokens select."""
+    m = torch.arange(tokens.shape[-1], device=tokens.device)  # once, not once per group
     for k, slots, parents in groups:
-        rows = C[k].index_select(1, _column(tokens, parents, S).view(-1))
+        rows = C[k].index_select(1, _column(tokens, parents, S, m).view(-1))
         uniforms = u[slots.start - u_offset : slots.stop - u_offset]
         _inverse_cdf(rows, uniforms.reshape(-1), out=tokens[slots].view(-1))
 
@@ -176,7 +177,8 @@ def _law_to_batch_last(law: torch.Tensor, rows: int, S: int, n: int, name: str, 
 
 @dataclass
 class Batch:
-    """A batch of sequences: ``tokens (n, T)``, soft ``labels (n, S)``; ``pi``/``mu`` when asked for."""
+    """A batch of sequences: ``tokens (n, T)``, soft ``labels (n, S)``; ``pi``/``mu`` when asked for (a stacked
+    task's: ``tokens (G, n, T)``, ``labels (G, n, S)``)."""
 
     tokens: torch.Tensor
     labels: torch.Tensor
@@ -478,13 +480,16 @@ class BatchStream:
 
     Chapter 4's training loop draws from it. With ``background=True`` a thread draws the batches up
     to ``ahead`` steps in advance, so that sampling batch ``k+1`` overlaps training step ``k``
-    (NumPy's gamma sampler and torch kernels release the GIL), each on its own core: on 2 cores this
-    beats giving both intra-op threads to one after the other by ~10%, and by far more on a busy
-    machine. The thread is the generator's only user and draws in order, so the batches are exactly
-    those of calling ``task.sample(batch_size, generator)`` in the loop. A checkpoint saves the
-    state that comes with the last batch used, so a resumed run continues the same stream (batches
-    drawn ahead but not used are drawn again). ``count`` bounds the number of batches drawn. With
-    ``start=False`` the thread starts at :meth:`start` (after the caller has set up its threads).
+    (NumPy's gamma sampler and torch kernels release the GIL), each on its own core. Whether that beats
+    giving both intra-op threads to one after the other depends on the machine: ``train()`` on Fig. 2's chain
+    ran 1.10x faster with it on the machine of the README's table (2026-11-24), 1.03x on an AMD EPYC 2-core
+    one and 0.88x (slower) on an Intel Xeon 2-core one (2026-12-07: ``make bench``, ``bench_revision.py``). The
+    default stays on: turning it off changes the step's thread count, and so a run's float rounding. The
+    thread is the generator's only user and draws in order, so the batches are exactly those of calling
+    ``task.sample(batch_size, generator)`` in the loop. A checkpoint saves the state that comes with the last batch
+    used, so a resumed run continues the same stream (batches drawn ahead but not used are drawn again). ``count``
+    bounds the number of batches drawn. With ``start=False`` the thread starts at :meth:`start` (after the caller
+    has set up its threads).
     """
 
     def __init__(
