@@ -40,7 +40,7 @@ note "tests (rc $?, $(elapsed) s): $(tail -1 "$OUT/tests.log")"
 # shellcheck disable=SC2086
 "$PY" benchmarks/bench_device.py --device "$DEVICE" ${BENCH_ARGS:-} --out "$OUT/bench_device.json" > "$OUT/bench_device.log" 2>&1
 note "benchmark (rc $?, $(elapsed) s):"
-grep -v "^USDT\|^wrote" "$OUT/bench_device.log" | tail -14 >> "$summary"
+grep -v "^USDT\|^wrote" "$OUT/bench_device.log" | tail -30 >> "$summary"
 
 for NAME in $RUNS; do
   left=$(( BUDGET_S - $(elapsed) ))
